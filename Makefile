@@ -1,0 +1,40 @@
+# One entry point for every test: `make test` runs the unit tests, then the
+# end-to-end suite on a real cluster ($KUBECONFIG if it answers, else the
+# local one from e2e/cluster/up).
+PY ?= .venv/bin/python
+PYTEST_E2E_ARGS ?=
+
+.PHONY: test unit lint e2e venv crds cluster-up cluster-down cluster-status e2e-kind
+
+venv: .venv/.installed
+.venv/.installed: pyproject.toml
+	python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e '.[dev]'
+	touch $@
+
+test: unit e2e
+
+lint: venv
+	.venv/bin/ruff check operator tests e2e bench
+	.venv/bin/mypy
+
+unit: venv lint
+	$(PY) -m pytest tests -q
+
+e2e: venv
+	$(PY) -m pytest e2e -q -p no:cacheprovider $(PYTEST_E2E_ARGS)
+
+crds: venv
+	$(PY) -m taskops.api.crdgen
+
+cluster-up:
+	e2e/cluster/up
+cluster-down:
+	e2e/cluster/down
+cluster-status:
+	e2e/cluster/status
+
+# For users with Docker and kind: the same suite on a kind cluster.
+e2e-kind:
+	$(MAKE) -C e2e/kind e2e

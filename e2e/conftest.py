@@ -1,0 +1,71 @@
+"""End-to-end fixtures: a real cluster, a fresh namespace per test.
+
+The cluster is the one `$KUBECONFIG` points at when it answers (kind, or any
+cluster), otherwise the local one that `e2e/cluster/up` brings up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kube import CLUSTER_DIR, Kubectl, cluster_logs, describe_namespace, kubectl_binary
+
+
+def _reachable(kubeconfig: str) -> bool:
+    proc = subprocess.run(
+        [kubectl_binary(), "--kubeconfig", kubeconfig, "get", "--raw", "/readyz"],
+        capture_output=True, text=True, timeout=20,
+    )
+    return proc.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> str:
+    configured = os.environ.get("KUBECONFIG")
+    if configured and Path(configured).exists() and _reachable(configured):
+        return configured
+    proc = subprocess.run([str(CLUSTER_DIR / "up")], stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        pytest.exit(f"e2e/cluster/up failed ({proc.returncode})\n{cluster_logs()}", returncode=1)
+    path = proc.stdout.strip().splitlines()[-1]
+    os.environ["KUBECONFIG"] = path
+    return path
+
+
+@pytest.fixture(scope="session")
+def k(kubeconfig: str) -> Kubectl:
+    return Kubectl(kubeconfig=kubeconfig, binary=kubectl_binary())
+
+
+@pytest.fixture
+def namespace(k: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace named after the test, deleted afterwards."""
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
+    base = request.node.name.lower().replace("_", "-")
+    base = "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-")
+    name = f"e2e-{base}-{digest}"
+    k.run("delete", "namespace", name, "--ignore-not-found", "--wait=true", timeout=120)
+    k.run("create", "namespace", name)
+    # Pods can only be created once the namespace's default ServiceAccount exists.
+    from kube import wait_for
+
+    wait_for("default ServiceAccount", lambda: k.get("serviceaccount", "default", name), 30)
+    yield name
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        print(describe_namespace(k, name))
+        print(cluster_logs())
+    k.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep

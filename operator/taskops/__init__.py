@@ -1,0 +1,1 @@
+"""taskops: a Kubernetes operator for task workloads (TaskJob, TaskSchedule)."""
