@@ -1,0 +1,28 @@
+"""`python -m taskops` / `taskops`: run the operator.
+
+Every setting is a flag and an environment variable (`taskops --help`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from taskops.logs import configure_logging
+from taskops.settings import parse_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ)
+    configure_logging(settings.log_format, settings.log_level)
+    # Imported late: `--help` and bad flags answer without loading kopf.
+    from taskops.runtime import run_operator
+
+    asyncio.run(run_operator(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The TaskJob reconciler: read what is observed, let the core decide, apply.
+
+Nothing here decides anything about a TaskJob: `taskops.core.taskjob.decide`
+does, from the job, its pods and the clock. This module only
+- keeps the observed TaskJobs and pods (fed by the watches),
+- runs `decide` for one job at a time (the work queue guarantees that),
+- writes status first, then applies the actions in order, then schedules the
+  next time-based change (the core's `requeue_after`).
+Status first: the pod finalizer is only released once the status that
+records the attempt is stored (see the core), so no attempt is ever lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
+from taskops.core.observed import observe_job, observe_pod
+from taskops.core.taskjob import (
+    AddJobFinalizer,
+    AttemptEnded,
+    CreatePod,
+    Decision,
+    DeleteJob,
+    DeletePod,
+    EmitEvent,
+    Finished,
+    ReleasePod,
+    RemoveJobFinalizer,
+    decide,
+)
+from taskops.kube.client import Gone, KubeClient
+from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of
+from taskops.metrics import Metrics
+from taskops.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PLURAL = "taskjobs"
+KIND = "TaskJob"
+
+
+class TaskJobReconciler:
+    """Holds the observed TaskJobs and pods and reconciles one job at a time."""
+
+    def __init__(self, kube: KubeClient, executor: Executor, metrics: Metrics,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.kube = kube
+        self.executor = executor
+        self.metrics = metrics
+        self.clock = clock
+        self.jobs = ObjectStore()
+        self.pods = OwnedStore()
+        self.queue: WorkQueue[Key] = WorkQueue()
+
+    # ------------------------------------------------------------------ watch events
+    def on_job_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.metrics.saw_event(KIND)
+        if event_type == "DELETED":
+            self.jobs.delete(body)
+            self.metrics.phases.forget(body["metadata"]["uid"])
+            return
+        if self.jobs.upsert(dict(body)):
+            self.queue.add(key_of(body))
+
+    def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.metrics.saw_event("Pod")
+        owner = OwnedStore.controller_of(body)
+        if owner is None or owner.get("kind") != KIND:
+            return
+        if event_type == "DELETED":
+            self.pods.delete(body)
+        elif not self.pods.upsert(dict(body)):
+            return
+        self.queue.add((body["metadata"]["namespace"], owner["name"]))
+
+    # ------------------------------------------------------------------ reconcile
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+
+    async def reconcile(self, key: Key) -> None:
+        """One pass for one TaskJob; raises on API errors (the worker retries)."""
+        body = self.jobs.get(key)
+        if body is None:
+            return
+        namespace, name = key
+        with self.metrics.reconcile(KIND):
+            job = observe_job(body)
+            observed = [p for p in (observe_pod(b) for b in self.pods.owned_by(job.uid)) if p]
+            now = self.clock()
+            decision = decide(job, observed, now)
+            await self._apply(key, body, decision)
+        phase = decision.status.get("phase")
+        if phase:
+            self.metrics.phases.set_phase(job.uid, namespace, phase)
+        if decision.requeue_after is not None:
+            self.queue.add_after(key, max(decision.requeue_after, 0.05))
+        log.debug("reconciled %s/%s: phase=%s actions=%d requeue=%s", namespace, name, phase,
+                  len(decision.actions), decision.requeue_after)
+
+    async def _apply(self, key: Key, body: Mapping[str, Any], decision: Decision) -> None:
+        namespace, name = key
+        meta = body["metadata"]
+        old_status = body.get("status") or {}
+        if decision.status != old_status:
+            try:
+                updated = await self._call(self.kube.patch_status, PLURAL, namespace, name,
+                                           old_status, decision.status)
+            except Gone:
+                return
+            if updated is not None:
+                self.jobs.upsert(updated)
+                body = updated
+        for action in decision.actions:
+            match action:
+                case CreatePod(manifest=manifest):
+                    created = await self._call(self.kube.create_pod, namespace, manifest)
+                    if created is not None:
+                        self.pods.upsert(created)
+                        log.info("%s/%s: created pod %s", namespace, name,
+                                 created["metadata"]["name"])
+                case DeletePod(name=pod, grace_seconds=grace):
+                    await self._call(self.kube.delete_pod, namespace, pod, grace)
+                    log.info("%s/%s: deleting pod %s (grace %ss)", namespace, name, pod, grace)
+                case ReleasePod(name=pod):
+                    known = self._pod_finalizers(meta["uid"], pod)
+                    await self._call(self.kube.remove_pod_finalizer, namespace, pod,
+                                     POD_FINALIZER, known)
+                case EmitEvent(type=type_, reason=reason, message=message):
+                    await self._call(self.kube.post_event, body, KIND, type_, reason, message,
+                                     self.clock())
+                    log.info("%s/%s: %s: %s", namespace, name, reason, message)
+                case AddJobFinalizer():
+                    await self._call(self.kube.add_finalizer, PLURAL, namespace, name,
+                                     JOB_FINALIZER, list(meta.get("finalizers") or []))
+                case RemoveJobFinalizer():
+                    await self._call(self.kube.remove_finalizer, PLURAL, namespace, name,
+                                     JOB_FINALIZER)
+                case DeleteJob():
+                    await self._call(self.kube.delete_custom, PLURAL, namespace, name,
+                                     meta["uid"])
+                    log.info("%s/%s: deleted after ttlSecondsAfterFinished", namespace, name)
+        for observation in decision.observations:
+            self._record(observation)
+
+    def _pod_finalizers(self, owner_uid: str, pod: str) -> list[str] | None:
+        for body in self.pods.owned_by(owner_uid):
+            if body["metadata"]["name"] == pod:
+                return list(body["metadata"].get("finalizers") or [])
+        return None
+
+    def _record(self, observation: Finished | AttemptEnded) -> None:
+        match observation:
+            case Finished(result=result, reason=reason, duration_seconds=duration):
+                self.metrics.taskjobs_finished.labels(result=result, reason=reason).inc()
+                self.metrics.run_duration.observe(duration)
+            case AttemptEnded(outcome=outcome, retried=retried):
+                self.metrics.attempts.labels(outcome=outcome).inc()
+                if retried:
+                    self.metrics.retries.inc()
+
+    # ------------------------------------------------------------------ workers
+    async def worker(self) -> None:
+        """Take keys from the queue until it shuts down."""
+        from taskops.workqueue import ShutDown
+
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            try:
+                await self.reconcile(key)
+                self.queue.forget(key)
+            except Exception:
+                delay = self.queue.add_rate_limited(key)
+                log.exception("%s/%s: reconcile failed; retrying in %.0fs", *key, delay)
+            finally:
+                self.queue.done(key)

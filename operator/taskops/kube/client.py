@@ -1,0 +1,280 @@
+"""The only code that writes to the API server.
+
+Every write is idempotent, so a reconcile that is retried after a crash, a
+conflict or a duplicate event converges instead of duplicating:
+creating a pod that exists answers AlreadyExists (names are deterministic),
+deleting or releasing a pod that is gone answers NotFound, and status is a
+merge patch of exactly what changed, skipped when nothing did.
+
+The official client is synchronous; callers run these methods in the
+operator's thread pool (see `taskops.kube.executor`), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+GROUP = "taskops.dev"
+VERSION = "v1alpha1"
+
+
+class Gone(Exception):
+    """The object no longer exists."""
+
+
+def load_api_client(kubeconfig: str | None, pool_size: int) -> k8s.ApiClient:
+    """An API client from in-cluster config, else the kubeconfig (explicit or default)."""
+    configuration = k8s.Configuration()
+    if kubeconfig is None:
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config(client_configuration=configuration)
+    else:
+        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    # One connection per worker thread, or threads queue on the pool.
+    configuration.connection_pool_maxsize = pool_size
+    return k8s.ApiClient(configuration)
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The RFC 7386 merge patch that turns `old` into `new` (empty: nothing changed)."""
+    patch: dict[str, Any] = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif key not in old or before != value:
+            patch[key] = value
+    return patch
+
+
+def _status(err: ApiException) -> int:
+    return int(err.status or 0)
+
+
+class KubeClient:
+    """Idempotent writes for TaskJobs, TaskSchedules and their pods."""
+
+    def __init__(self, api: k8s.ApiClient, component: str = "taskops") -> None:
+        self.core = k8s.CoreV1Api(api)
+        self.custom = k8s.CustomObjectsApi(api)
+        self.component = component
+        self._event_seq = 0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ reads
+    def list_pods(self, namespace: str | None, selector: str) -> list[dict[str, Any]]:
+        """Pods matching `selector`, in one namespace or all (paginated)."""
+        return self._paginate(
+            lambda **kw: self.core.list_namespaced_pod(namespace, **kw) if namespace
+            else self.core.list_pod_for_all_namespaces(**kw),
+            label_selector=selector,
+        )
+
+    def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        return self._paginate(
+            lambda **kw: self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, **kw) if namespace
+            else self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kw),
+        )
+
+    @staticmethod
+    def _paginate(call: Any, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = _json(call(limit=500, _continue=token, _preload_content=False, **params))
+            items.extend(page.get("items") or [])
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return items
+
+    # ------------------------------------------------------------------ pods
+    def create_pod(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create the pod; None when it already exists (a retried or duplicate create)."""
+        try:
+            created = self.core.create_namespaced_pod(namespace, manifest, _preload_content=False)
+        except ApiException as err:
+            if _status(err) == 409:
+                return None
+            raise
+        body: dict[str, Any] = _json(created)
+        return body
+
+    def delete_pod(self, namespace: str, name: str, grace_seconds: int | None) -> None:
+        """Delete the pod (its preStop hook and grace period apply); gone is fine."""
+        options = k8s.V1DeleteOptions(grace_period_seconds=grace_seconds)
+        try:
+            self.core.delete_namespaced_pod(name, namespace, body=options,
+                                            grace_period_seconds=grace_seconds)
+        except ApiException as err:
+            if _status(err) != 404:
+                raise
+
+    def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str,
+                             known: list[str] | None = None) -> None:
+        """Drop one finalizer from a pod, leaving others; gone is fine.
+
+        `known` is the finalizer list as last observed: when still current, the
+        patch needs no read first.
+        """
+        self._remove_finalizer(
+            lambda: _json(self.core.read_namespaced_pod(name, namespace, _preload_content=False)),
+            lambda patch: self.core.patch_namespaced_pod(
+                name, namespace, patch, _content_type="application/json-patch+json"),
+            finalizer, known,
+        )
+
+    # ------------------------------------------------------------------ custom objects
+    def patch_status(self, plural: str, namespace: str, name: str,
+                     old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Write the status change through the status subresource.
+
+        Returns the updated object, or None when nothing changed (no write).
+        A merge patch needs no resourceVersion: one reconcile at a time owns an
+        object's status, so last-writer-wins is the intended semantics.
+        """
+        patch = merge_patch(old, new)
+        if not patch:
+            return None
+        try:
+            updated = self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, {"status": patch},
+                _preload_content=False, _content_type="application/merge-patch+json",
+            )
+        except ApiException as err:
+            if _status(err) == 404:
+                raise Gone(f"{plural} {namespace}/{name}") from err
+            raise
+        body: dict[str, Any] = _json(updated)
+        return body
+
+    def add_finalizer(self, plural: str, namespace: str, name: str, finalizer: str,
+                      current: list[str]) -> None:
+        """Add our finalizer, guarded so a concurrent change is not overwritten."""
+        ops: list[dict[str, Any]]
+        if current:
+            ops = [{"op": "test", "path": "/metadata/finalizers", "value": current},
+                   {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}]
+        else:
+            ops = [{"op": "add", "path": "/metadata/finalizers", "value": [finalizer]}]
+        try:
+            self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, ops,
+                _content_type="application/json-patch+json")
+        except ApiException as err:
+            # 422: the test failed (someone changed finalizers); the next
+            # reconcile sees the new list and tries again.
+            if _status(err) not in (404, 422):
+                raise
+
+    def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None:
+        self._remove_finalizer(
+            lambda: _json(self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, _preload_content=False)),
+            lambda patch: self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, patch,
+                _content_type="application/json-patch+json"),
+            finalizer, None,
+        )
+
+    def delete_custom(self, plural: str, namespace: str, name: str, uid: str) -> None:
+        """Delete the object if it is still the one we decided about (uid precondition)."""
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name,
+                body=k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid),
+                                         propagation_policy="Background"))
+        except ApiException as err:
+            if _status(err) not in (404, 409):
+                raise
+
+    # ------------------------------------------------------------------ events
+    def post_event(self, involved: Mapping[str, Any], kind: str, type_: str, reason: str,
+                   message: str, now: datetime) -> None:
+        """A core/v1 Event on the object, as `kubectl describe` shows them."""
+        meta = involved["metadata"]
+        with self._lock:
+            self._event_seq += 1
+            seq = self._event_seq
+        stamp = now.astimezone(UTC)
+        event = {
+            "metadata": {
+                "name": f"{meta['name']}.{int(stamp.timestamp() * 1e6):x}{seq % 4096:03x}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "name": meta["name"],
+                "namespace": meta["namespace"], "uid": meta["uid"],
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": self.component},
+            "reportingComponent": self.component,
+            "reportingInstance": self.component,
+            "firstTimestamp": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lastTimestamp": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(meta["namespace"], event)
+        except ApiException as err:
+            # Events are best effort: a terminating namespace refuses them.
+            log.debug("event %s on %s/%s not posted: %s", reason, meta["namespace"],
+                      meta["name"], err.reason)
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _remove_finalizer(read: Any, patch: Any, finalizer: str,
+                          known: list[str] | None) -> None:
+        # A JSON patch guarded by `test` removes exactly our entry; if the list
+        # changed in between, read again (bounded: finalizer lists are short-lived).
+        for _ in range(5):
+            if known is not None:
+                finalizers, known = known, None
+            else:
+                try:
+                    current = read()
+                except ApiException as err:
+                    if _status(err) == 404:
+                        return
+                    raise
+                finalizers = list(current.get("metadata", {}).get("finalizers") or [])
+            if finalizer not in finalizers:
+                return
+            index = finalizers.index(finalizer)
+            ops = [{"op": "test", "path": f"/metadata/finalizers/{index}", "value": finalizer},
+                   {"op": "remove", "path": f"/metadata/finalizers/{index}"}]
+            try:
+                patch(ops)
+                return
+            except ApiException as err:
+                if _status(err) == 404:
+                    return
+                if _status(err) != 422:
+                    raise
+        raise RuntimeError(f"could not remove finalizer {finalizer}: the list kept changing")
+
+
+def _json(response: Any) -> dict[str, Any]:
+    import json
+
+    data: dict[str, Any] = json.loads(response.data)
+    return data

@@ -1,0 +1,115 @@
+"""In-memory copies of the objects the operator watches.
+
+Fed by watch events and by the answers to our own writes, so a reconcile
+reads what we just wrote without waiting for the watch to echo it (the role
+client-go's "expectations" play for the Job controller). Of two copies of one
+object, the one with the higher resourceVersion wins, so a late watch event
+never rolls a newer copy back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Body = Mapping[str, Any]
+Key = tuple[str, str]  # (namespace, name)
+
+
+def key_of(body: Body) -> Key:
+    meta = body["metadata"]
+    return meta.get("namespace", ""), meta["name"]
+
+
+def _version(body: Body) -> int | None:
+    # resourceVersion is opaque by contract, but every API server in use
+    # serves etcd revisions; if one does not, newest-arrival wins instead.
+    raw = body.get("metadata", {}).get("resourceVersion")
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def is_newer(candidate: Body, current: Body | None) -> bool:
+    if current is None:
+        return True
+    if candidate["metadata"].get("uid") != current["metadata"].get("uid"):
+        return True  # a new object under the same name
+    new, old = _version(candidate), _version(current)
+    return new is None or old is None or new >= old
+
+
+class ObjectStore:
+    """Objects of one kind by (namespace, name)."""
+
+    def __init__(self) -> None:
+        self._objects: dict[Key, Body] = {}
+
+    def upsert(self, body: Body) -> bool:
+        """Keep `body` unless a newer copy is held; True when it was kept."""
+        key = key_of(body)
+        if not is_newer(body, self._objects.get(key)):
+            return False
+        self._objects[key] = body
+        return True
+
+    def delete(self, body: Body) -> None:
+        key = key_of(body)
+        current = self._objects.get(key)
+        if current is not None and current["metadata"].get("uid") == body["metadata"].get("uid"):
+            del self._objects[key]
+
+    def get(self, key: Key) -> Body | None:
+        return self._objects.get(key)
+
+    def keys(self) -> Iterable[Key]:
+        return list(self._objects)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+
+class OwnedStore:
+    """Objects grouped by their controller owner's uid (pods by TaskJob)."""
+
+    def __init__(self) -> None:
+        self._by_owner: dict[str, dict[str, Body]] = {}
+        self._owner_of: dict[Key, str] = {}
+
+    @staticmethod
+    def controller_of(body: Body) -> Mapping[str, Any] | None:
+        for ref in body.get("metadata", {}).get("ownerReferences") or []:
+            if ref.get("controller"):
+                owner: Mapping[str, Any] = ref
+                return owner
+        return None
+
+    def upsert(self, body: Body) -> bool:
+        owner = self.controller_of(body)
+        if owner is None:
+            return False
+        uid = owner["uid"]
+        group = self._by_owner.setdefault(uid, {})
+        name = body["metadata"]["name"]
+        if not is_newer(body, group.get(name)):
+            return False
+        group[name] = body
+        self._owner_of[key_of(body)] = uid
+        return True
+
+    def delete(self, body: Body) -> None:
+        key = key_of(body)
+        uid = self._owner_of.pop(key, None)
+        if uid is None:
+            return
+        group = self._by_owner.get(uid, {})
+        group.pop(body["metadata"]["name"], None)
+        if not group:
+            self._by_owner.pop(uid, None)
+
+    def owned_by(self, uid: str) -> list[Body]:
+        return list(self._by_owner.get(uid, {}).values())
+
+    def __len__(self) -> int:
+        return len(self._owner_of)

@@ -1,0 +1,120 @@
+"""Wires the operator together: watches (kopf), the work queue, the API client,
+health, metrics, and an orderly shutdown.
+
+kopf is used for what it is good at, watching: its `on.event` handlers only
+feed the stores and enqueue keys, so kopf writes nothing to our objects (no
+progress annotations, no last-handled-configuration, no finalizer of its own).
+Decisions happen in the reconcilers' workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+
+from taskops.core.labels import LABEL_TASKJOB_UID
+from taskops.handlers.taskjobs import TaskJobReconciler
+from taskops.health import HealthState, heartbeat, start_health_server
+from taskops.kube.client import GROUP, VERSION, KubeClient, load_api_client
+from taskops.metrics import Metrics, start_metrics_server
+from taskops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Upper bound for finishing in-flight writes after SIGTERM; the chart's grace
+# period is longer, so the process exits on its own before being killed.
+SHUTDOWN_DRAIN_SECONDS = 20.0
+
+
+def build_registry(reconciler: TaskJobReconciler, settings: Settings,
+                   health: HealthState) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Only our own pods: filtered by the API server, not in this process.
+        settings.watching.label_selectors["v1", "pods"] = LABEL_TASKJOB_UID
+        settings.watching.inactivity_timeout = 70
+        settings.watching.chunk_size = 500
+        settings.posting.level = logging.WARNING
+        settings.networking.request_timeout = 60
+
+    @kopf.on.event(GROUP, VERSION, "taskjobs", registry=registry)
+    async def taskjob_event(event: kopf.RawEvent, **_: Any) -> None:
+        health.saw_event("TaskJob")
+        reconciler.on_job_event(event.get("type"), event["object"])
+
+    @kopf.on.event("v1", "pods", labels={LABEL_TASKJOB_UID: kopf.PRESENT}, registry=registry)
+    async def pod_event(event: kopf.RawEvent, **_: Any) -> None:
+        health.saw_event("Pod")
+        reconciler.on_pod_event(event.get("type"), event["object"])
+
+    return registry
+
+
+async def warm_caches(reconciler: TaskJobReconciler, kube: KubeClient,
+                      settings: Settings, executor: ThreadPoolExecutor) -> None:
+    """List pods and TaskJobs once before reconciling.
+
+    A job reconciled before its pods are known would look like it has none;
+    the watches then only keep the stores current.
+    """
+    loop = asyncio.get_running_loop()
+    scopes: list[str | None] = list(settings.namespaces) or [None]
+    for namespace in scopes:
+        pods = await loop.run_in_executor(executor, kube.list_pods, namespace, LABEL_TASKJOB_UID)
+        for pod in pods:
+            reconciler.on_pod_event(None, pod)
+        jobs = await loop.run_in_executor(executor, kube.list_custom, "taskjobs", namespace)
+        for job in jobs:
+            reconciler.on_job_event(None, job)
+    log.info("caches warm: %d TaskJobs, %d pods", len(reconciler.jobs), len(reconciler.pods))
+
+
+async def run_operator(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT, then finish in-flight writes and return."""
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig  # for kopf's own login
+    workers = settings.worker_limit or 16
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taskops-api")
+    kube = KubeClient(load_api_client(settings.kubeconfig, pool_size=workers))
+    metrics = Metrics()
+    health = HealthState(identity=settings.identity)
+    health_server = start_health_server(settings, health)
+    metrics_server = start_metrics_server(settings, metrics)
+    reconciler = TaskJobReconciler(kube, executor, metrics)
+    registry = build_registry(reconciler, settings, health)
+    beat = asyncio.create_task(heartbeat(health))
+
+    await warm_caches(reconciler, kube, settings, executor)
+    worker_tasks = [asyncio.create_task(reconciler.worker(), name=f"taskjob-worker-{i}")
+                    for i in range(workers)]
+    health.set_leader(True)
+    metrics.set_leader(settings.identity, True)
+    health.mark_ready()
+    log.info("taskops running: identity=%s namespaces=%s workers=%d", settings.identity,
+             ",".join(settings.namespaces) or "<all>", workers)
+    try:
+        await kopf.operator(
+            registry=registry,
+            standalone=True,
+            clusterwide=settings.watches_all_namespaces,
+            namespaces=settings.namespaces,
+        )
+    finally:
+        # Stop taking work; let the reconciles in flight finish their writes.
+        health.mark_stopping()
+        reconciler.queue.shut_down()
+        done, pending = await asyncio.wait(worker_tasks, timeout=SHUTDOWN_DRAIN_SECONDS)
+        for task in pending:
+            task.cancel()
+        log.info("taskops stopped: %d workers drained, %d cancelled", len(done), len(pending))
+        beat.cancel()
+        executor.shutdown(wait=False, cancel_futures=True)
+        health_server.stop()
+        metrics_server.stop()

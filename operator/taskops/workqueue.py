@@ -1,0 +1,133 @@
+"""A rate-limited work queue of object keys, in the manner of client-go's.
+
+Watch events only add keys; workers take keys and reconcile. The queue gives
+the guarantees level-triggered reconciling relies on:
+- a key is queued at most once however many events arrive (deduplicated);
+- a key is never processed by two workers at once; one added while it is
+  being processed runs again right after;
+- due work ("reconcile this again in 30 s": backoff, deadlines, TTLs,
+  schedules) waits in one heap for the whole operator, never in a task or
+  thread per object; only the earliest due time per key is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+class ShutDown(Exception):
+    """The queue was shut down: workers should return."""
+
+
+class WorkQueue(Generic[K]):
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self._ready: deque[K] = deque()
+        self._queued: set[K] = set()
+        self._processing: set[K] = set()
+        self._dirty: set[K] = set()
+        self._heap: list[tuple[float, int, K]] = []
+        self._due: dict[K, float] = {}
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._failures: dict[K, int] = {}
+        self._shutdown = False
+
+    def __len__(self) -> int:
+        """Keys waiting to be processed now (not the delayed ones)."""
+        return len(self._ready)
+
+    @property
+    def delayed(self) -> int:
+        return len(self._due)
+
+    def add(self, key: K) -> None:
+        """Process `key` as soon as a worker is free."""
+        if self._shutdown:
+            return
+        if key in self._processing:
+            self._dirty.add(key)
+            return
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        self._ready.append(key)
+        self._wake.set()
+
+    def add_after(self, key: K, delay: float) -> None:
+        """Process `key` after `delay` seconds, unless an earlier time is already set."""
+        if delay <= 0:
+            self.add(key)
+            return
+        due = self._clock() + delay
+        current = self._due.get(key)
+        if current is not None and current <= due:
+            return
+        self._due[key] = due
+        heapq.heappush(self._heap, (due, next(self._seq), key))
+        self._wake.set()
+
+    def add_rate_limited(self, key: K, base: float = 1.0, cap: float = 60.0) -> float:
+        """Retry after a failure: exponential per key, reset by `forget`."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = min(cap, base * (2**failures))
+        self.add_after(key, delay)
+        return delay
+
+    def forget(self, key: K) -> None:
+        self._failures.pop(key, None)
+
+    def _promote_due(self) -> float | None:
+        """Move due keys to the ready queue; return seconds until the next one."""
+        now = self._clock()
+        while self._heap:
+            due, _, key = self._heap[0]
+            if self._due.get(key) != due:
+                heapq.heappop(self._heap)  # superseded by an earlier time
+                continue
+            if due > now:
+                return due - now
+            heapq.heappop(self._heap)
+            del self._due[key]
+            self.add(key)
+        return None
+
+    async def get(self) -> K:
+        """The next key to process; call `done(key)` when finished with it."""
+        while True:
+            if self._shutdown:
+                raise ShutDown
+            wait = self._promote_due()
+            if self._ready:
+                key = self._ready.popleft()
+                self._queued.discard(key)
+                self._processing.add(key)
+                return key
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+
+    def done(self, key: K) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+
+    def shut_down(self) -> None:
+        """Stop handing out keys; keys being processed finish normally."""
+        self._shutdown = True
+        self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._processing)
