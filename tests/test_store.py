@@ -1,0 +1,60 @@
+"""Observed-object stores: newest copy wins, pods group by their controller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskops.kube.client import merge_patch
+from taskops.kube.store import ObjectStore, OwnedStore
+
+
+def obj(name: str, rv: str, uid: str = "u1", owner: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": uid, "resourceVersion": rv}
+    if owner:
+        meta["ownerReferences"] = [{"kind": "TaskJob", "name": "job", "uid": owner,
+                                    "controller": True}]
+    return {"metadata": meta}
+
+
+def test_an_older_watch_event_never_rolls_back_a_newer_copy() -> None:
+    store = ObjectStore()
+    assert store.upsert(obj("a", "10"))
+    assert not store.upsert(obj("a", "9"))
+    assert store.get(("ns", "a"))["metadata"]["resourceVersion"] == "10"  # type: ignore[index]
+    assert store.upsert(obj("a", "11"))
+
+
+def test_a_recreated_object_replaces_the_old_one_whatever_its_version() -> None:
+    store = ObjectStore()
+    store.upsert(obj("a", "10", uid="old"))
+    assert store.upsert(obj("a", "3", uid="new"))
+
+
+def test_delete_of_a_previous_incarnation_keeps_the_new_object() -> None:
+    store = ObjectStore()
+    store.upsert(obj("a", "10", uid="new"))
+    store.delete(obj("a", "5", uid="old"))
+    assert store.get(("ns", "a")) is not None
+
+
+def test_pods_group_by_controller_uid_and_leave_on_delete() -> None:
+    pods = OwnedStore()
+    assert not pods.upsert(obj("orphan", "1"))
+    pods.upsert(obj("p1", "1", owner="job-uid"))
+    pods.upsert(obj("p2", "1", owner="job-uid"))
+    assert {p["metadata"]["name"] for p in pods.owned_by("job-uid")} == {"p1", "p2"}
+    pods.delete(obj("p1", "2", owner="job-uid"))
+    assert [p["metadata"]["name"] for p in pods.owned_by("job-uid")] == ["p2"]
+    assert len(pods) == 1
+
+
+def test_merge_patch_holds_exactly_the_change() -> None:
+    old = {"phase": "Running", "active": 1, "attempts": [{"a": 1}], "gone": "x",
+           "nested": {"keep": 1, "drop": 2}}
+    new = {"phase": "Succeeded", "active": 1, "attempts": [{"a": 1}, {"a": 2}],
+           "nested": {"keep": 1}}
+    assert merge_patch(old, new) == {
+        "phase": "Succeeded", "attempts": [{"a": 1}, {"a": 2}], "gone": None,
+        "nested": {"drop": None},
+    }
+    assert merge_patch(new, new) == {}

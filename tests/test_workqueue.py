@@ -1,0 +1,107 @@
+"""The work queue's guarantees, which level-triggered reconciling relies on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from taskops.workqueue import ShutDown, WorkQueue
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_a_key_added_many_times_is_queued_once() -> None:
+    async def scenario() -> list[str]:
+        q: WorkQueue[str] = WorkQueue()
+        for _ in range(5):
+            q.add("a")
+        q.add("b")
+        got = [await q.get(), await q.get()]
+        assert len(q) == 0
+        return got
+
+    assert run(scenario()) == ["a", "b"]
+
+
+def test_a_key_added_while_processing_runs_again_after_done_not_concurrently() -> None:
+    async def scenario() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        q.add("a")
+        key = await q.get()
+        q.add("a")  # an event during the reconcile
+        assert len(q) == 0, "never handed to a second worker while processing"
+        q.done(key)
+        assert len(q) == 1
+        assert await q.get() == "a"
+
+    run(scenario())
+
+
+def test_delayed_key_waits_until_due() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        q: WorkQueue[str] = WorkQueue(clock=clock)
+        q.add_after("a", 30)
+        assert q.delayed == 1
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(q.get(), 0.05)
+        clock.now += 30
+        q.add("wake")  # any add wakes the waiter, which then promotes due keys
+        got = {await q.get(), await q.get()}
+        assert got == {"a", "wake"}
+
+    run(scenario())
+
+
+def test_only_the_earliest_due_time_per_key_is_kept() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        q: WorkQueue[str] = WorkQueue(clock=clock)
+        q.add_after("a", 60)
+        q.add_after("a", 10)
+        q.add_after("a", 30)
+        assert q.delayed == 1
+        clock.now += 10
+        assert await asyncio.wait_for(q.get(), 1) == "a"
+        q.done("a")
+        clock.now += 100
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(q.get(), 0.05)
+
+    run(scenario())
+
+
+def test_rate_limited_retries_back_off_exponentially_and_forget_resets() -> None:
+    async def scenario() -> None:
+        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
+        delays = [q.add_rate_limited("a", base=1, cap=8) for _ in range(6)]
+        assert delays == [1, 2, 4, 8, 8, 8]
+        q.forget("a")
+        assert q.add_rate_limited("a", base=1, cap=8) == 1
+
+    run(scenario())
+
+
+def test_shut_down_releases_waiting_workers() -> None:
+    async def scenario() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        waiter = asyncio.create_task(q.get())
+        await asyncio.sleep(0.01)
+        q.shut_down()
+        with pytest.raises(ShutDown):
+            await asyncio.wait_for(waiter, 1)
+        q.add("late")
+        assert len(q) == 0
+
+    run(scenario())
