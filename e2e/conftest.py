@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from kube import CLUSTER_DIR, Kubectl, cluster_logs, describe_namespace, kubectl_binary
+from kube import CLUSTER_DIR, Kubectl, cluster_logs, describe_namespace, kubectl_binary, wait_for
+from operator_process import ROOT, OperatorProcess
 
 
 def _reachable(kubeconfig: str) -> bool:
@@ -53,8 +55,6 @@ def namespace(k: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     k.run("delete", "namespace", name, "--ignore-not-found", "--wait=true", timeout=120)
     k.run("create", "namespace", name)
     # Pods can only be created once the namespace's default ServiceAccount exists.
-    from kube import wait_for
-
     wait_for("default ServiceAccount", lambda: k.get("serviceaccount", "default", name), 30)
     yield name
     rep = getattr(request.node, "rep_call", None)
@@ -69,3 +69,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     rep = yield
     setattr(item, f"rep_{rep.when}", rep)
     return rep
+
+
+@pytest.fixture(scope="session")
+def crds(k: Kubectl) -> None:
+    """The CRDs from crds/, applied as a user would, and Established."""
+    k.run("apply", "-f", str(ROOT / "crds"))
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        name = yaml.safe_load(path.read_text())["metadata"]["name"]
+        k.run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+
+
+@pytest.fixture
+def operator_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("operator")
+
+
+@pytest.fixture
+def taskops(kubeconfig: str, crds: None, namespace: str, operator_logs: Path,
+            request: pytest.FixtureRequest) -> Iterator[OperatorProcess]:
+    """A taskops operator process watching only this test's namespace."""
+    op = OperatorProcess(kubeconfig, namespace, operator_logs).start()
+    yield op
+    op.stop()
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        print(f"--- operator log ({op.log_path}) ---\n{op.logs(200)}")
