@@ -52,6 +52,7 @@ def namespace(k: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     base = request.node.name.lower().replace("_", "-")
     base = "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-")
     name = f"e2e-{base}-{digest}"
+    release_finalizers(k, name)
     k.run("delete", "namespace", name, "--ignore-not-found", "--wait=true", timeout=120)
     k.run("create", "namespace", name)
     # Pods can only be created once the namespace's default ServiceAccount exists.
@@ -61,7 +62,18 @@ def namespace(k: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     if rep is not None and rep.failed:
         print(describe_namespace(k, name))
         print(cluster_logs())
+    release_finalizers(k, name)
     k.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def release_finalizers(k: Kubectl, namespace: str) -> None:
+    """Drop taskops' finalizers left in `namespace` by an operator that is gone,
+    so the namespace can be deleted (as a user would after uninstalling)."""
+    for kind in ("taskjobs.taskops.dev", "taskschedules.taskops.dev", "pods"):
+        proc = k.run("get", kind, "-n", namespace, "-o", "name", check=False)
+        for obj in proc.stdout.split() if proc.returncode == 0 else []:
+            k.run("patch", obj, "-n", namespace, "--type=merge",
+                  "-p", '{"metadata": {"finalizers": null}}', check=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -91,6 +103,11 @@ def taskops(kubeconfig: str, crds: None, namespace: str, operator_logs: Path,
     """A taskops operator process watching only this test's namespace."""
     op = OperatorProcess(kubeconfig, namespace, operator_logs).start()
     yield op
+    # Delete the test's objects while the operator still runs, so it drains
+    # and releases them as it would for a user.
+    k = Kubectl(kubeconfig=kubeconfig, binary=kubectl_binary())
+    k.run("delete", "taskschedules.taskops.dev,taskjobs.taskops.dev", "--all", "-n", namespace,
+          "--wait=true", "--timeout=60s", check=False, timeout=90)
     op.stop()
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:

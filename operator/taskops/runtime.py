@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
+from kopf._core.intents.registries import SmartOperatorRegistry  # not re-exported by kopf
 
 from taskops.core.labels import LABEL_TASKJOB_UID
 from taskops.handlers.taskjobs import TaskJobReconciler
@@ -33,7 +34,8 @@ SHUTDOWN_DRAIN_SECONDS = 20.0
 
 def build_registry(reconciler: TaskJobReconciler, settings: Settings,
                    health: HealthState) -> kopf.OperatorRegistry:
-    registry = kopf.OperatorRegistry()
+    # The "smart" registry brings kopf's default login handlers (kubeconfig, in-cluster).
+    registry = SmartOperatorRegistry()
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -80,6 +82,9 @@ async def run_operator(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then finish in-flight writes and return."""
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig  # for kopf's own login
+    if settings.log_level != "DEBUG":
+        # kopf logs every handled watch event at INFO: a line per pod change.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     workers = settings.worker_limit or 16
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taskops-api")
     kube = KubeClient(load_api_client(settings.kubeconfig, pool_size=workers))
