@@ -4,7 +4,7 @@
 PY ?= .venv/bin/python
 PYTEST_E2E_ARGS ?=
 
-.PHONY: test unit lint e2e venv crds cluster-up cluster-down cluster-status e2e-kind
+.PHONY: test unit lint e2e venv crds cluster-up cluster-down cluster-status e2e-kind demo
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -38,3 +38,7 @@ cluster-status:
 # For users with Docker and kind: the same suite on a kind cluster.
 e2e-kind:
 	$(MAKE) -C e2e/kind e2e
+
+# The quick start: cluster up, CRDs, operator in the background, examples.
+demo:
+	examples/demo
