@@ -1,0 +1,204 @@
+"""What the shell observes, extracted from API objects into frozen values.
+
+`observe_pod` and `observe_job` take objects as the API returns them (camelCase
+JSON, which is what kopf hands to handlers) and never raise on a malformed or
+partial object: a field that is missing or of the wrong type reads as absent.
+Also here: the wire format of times (RFC 3339, UTC, `Z`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from taskops.core.labels import (
+    ANNOTATION_MAIN_CONTAINER,
+    LABEL_ATTEMPT,
+    LABEL_INDEX,
+    LABEL_TASKJOB,
+    POD_FINALIZER,
+)
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+DISRUPTION_REASONS: Final = frozenset({"Evicted", "Preempted"})
+POD_PHASES: Final = frozenset({"Pending", "Running", "Succeeded", "Failed", "Unknown"})
+
+
+@dataclass(frozen=True)
+class ObservedPod:
+    """One pod of a TaskJob, as far as decisions need it."""
+
+    name: str
+    index: int
+    attempt: int
+    phase: str  # Pending/Running/Succeeded/Failed/Unknown
+    created: datetime | None  # metadata.creationTimestamp
+    started: datetime | None  # status.startTime
+    finished: datetime | None  # main container state.terminated.finishedAt
+    exit_code: int | None  # main container terminated exitCode
+    termination_reason: str | None  # container terminated reason, or pod status.reason
+    termination_message: str | None  # main container terminated message
+    ready: bool  # main container ready
+    deleting: bool  # metadata.deletionTimestamp set
+    disrupted: bool  # DisruptionTarget condition True, or reason Evicted/Preempted
+    has_finalizer: bool  # POD_FINALIZER present
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the pod reached Succeeded or Failed (its containers are done)."""
+        return self.phase in ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """One TaskJob; spec and status stay raw camelCase dicts (plain, deep copies)."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: datetime
+    deleting: bool
+    finalizers: tuple[str, ...]
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    labels: Mapping[str, str]
+
+
+def parse_time(value: object) -> datetime | None:
+    """An RFC 3339 timestamp as an aware UTC datetime; None if absent or malformed."""
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return None
+    return as_utc(parsed)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, to the second, like metav1.Time."""
+    # isoformat, not strftime: %Y does not pad years below 1000 to four digits.
+    return as_utc(moment).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
+    """The ObservedPod of a pod dict; None if it lacks the taskops labels.
+
+    The main container is the one named by the `taskops.dev/main-container`
+    annotation (set at creation), else the first container.
+    """
+    metadata = _mapping(pod.get("metadata"))
+    labels = _mapping(metadata.get("labels"))
+    index = _non_negative_int(labels.get(LABEL_INDEX))
+    attempt = _non_negative_int(labels.get(LABEL_ATTEMPT))
+    if LABEL_TASKJOB not in labels or index is None or attempt is None:
+        return None
+    spec = _mapping(pod.get("spec"))
+    status = _mapping(pod.get("status"))
+
+    main = _main_container_name(metadata, spec)
+    container_status: Mapping[str, Any] = {}
+    for candidate in _list(status.get("containerStatuses")):
+        candidate = _mapping(candidate)
+        if main is None or candidate.get("name") == main:
+            container_status = candidate
+            break
+    terminated = _mapping(_mapping(container_status.get("state")).get("terminated"))
+    exit_code = terminated.get("exitCode")
+    pod_reason = _str(status.get("reason"))
+    phase = _str(status.get("phase"))
+
+    return ObservedPod(
+        name=str(metadata.get("name", "")),
+        index=index,
+        attempt=attempt,
+        phase=phase if phase in POD_PHASES else "Pending",
+        created=parse_time(metadata.get("creationTimestamp")),
+        started=parse_time(status.get("startTime")),
+        finished=parse_time(terminated.get("finishedAt")),
+        exit_code=exit_code if isinstance(exit_code, int) else None,
+        termination_reason=_str(terminated.get("reason")) or pod_reason,
+        termination_message=_str(terminated.get("message")),
+        ready=container_status.get("ready") is True,
+        deleting=metadata.get("deletionTimestamp") is not None,
+        disrupted=pod_reason in DISRUPTION_REASONS
+        or _has_true_condition(status, "DisruptionTarget"),
+        has_finalizer=POD_FINALIZER in _list(metadata.get("finalizers")),
+    )
+
+
+def observe_job(body: Mapping[str, Any]) -> ObservedJob:
+    """The ObservedJob of a TaskJob body (a kopf Body or a plain dict)."""
+    metadata = _mapping(body.get("metadata"))
+    generation = metadata.get("generation")
+    labels = _mapping(metadata.get("labels"))
+    return ObservedJob(
+        namespace=str(metadata.get("namespace", "")),
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
+        generation=generation if isinstance(generation, int) else 0,
+        created=parse_time(metadata.get("creationTimestamp")) or EPOCH,
+        deleting=metadata.get("deletionTimestamp") is not None,
+        finalizers=tuple(str(f) for f in _list(metadata.get("finalizers"))),
+        spec=_plain(_mapping(body.get("spec"))),
+        status=_plain(_mapping(body.get("status"))),
+        labels={str(k): str(v) for k, v in labels.items()},
+    )
+
+
+def _main_container_name(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> str | None:
+    annotated = _mapping(metadata.get("annotations")).get(ANNOTATION_MAIN_CONTAINER)
+    if isinstance(annotated, str) and annotated:
+        return annotated
+    containers = _list(spec.get("containers"))
+    if containers:
+        name = _mapping(containers[0]).get("name")
+        return name if isinstance(name, str) else None
+    return None
+
+
+def _has_true_condition(status: Mapping[str, Any], condition_type: str) -> bool:
+    return any(
+        _mapping(c).get("type") == condition_type and _mapping(c).get("status") == "True"
+        for c in _list(status.get("conditions"))
+    )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _non_negative_int(value: object) -> int | None:
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        return int(value)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    # kopf hands out read-only views over its own dicts; the core works on
+    # plain, private copies so that nothing it does can reach back into them.
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

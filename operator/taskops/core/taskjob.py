@@ -1,0 +1,1067 @@
+"""The TaskJob phase machine: `decide(job, pods, now) -> Decision`.
+
+Pure: no I/O, no clock, no kopf. The shell observes a TaskJob and its pods,
+calls `decide`, patches `.status` to `Decision.status` (when it differs), then
+applies `Decision.actions` in order, then requeues after
+`Decision.requeue_after` seconds.
+
+How attempts are remembered
+---------------------------
+An attempt is identified by (index, attempt) and its pod is named after both
+(`pods.pod_name`), so asking twice for the same attempt yields AlreadyExists,
+never a second pod. Per index, attempts run one after the other: attempt `a+1`
+is only created once attempt `a` is recorded as ended. The status therefore
+remembers each index with a watermark, `status.indexes[i].attempts`: attempts
+below it have ended and are counted; the next attempt gets that number.
+Recording an attempt means raising the watermark past it, which makes counting
+idempotent whatever the crash point or the staleness of the inputs.
+
+A pod carries the `taskops.dev/attempt-record` finalizer until a status that
+records its attempt has been observed (written and read back): only then is
+it released, so an outcome cannot vanish before it is counted. The status
+also remembers which indexes have an attempt started (`indexes[i].started`),
+so a pod the cache does not show yet still holds its parallelism slot and is
+asked for again under the same name rather than replaced by another index.
+
+The shell's side of the bargain:
+- the pods passed are the job's pods (selected by the `taskops.dev/taskjob-uid`
+  label); the pod cache may lag a little behind the cluster;
+- the job passed is never older than a status the shell wrote or passed
+  before (keep the patch response; after a write whose outcome is unknown,
+  read the job again). A status older than the pods is fine. Deciding from a
+  status older than one already written can undo what that write decided
+  (even a terminal phase), though it never creates an attempt twice;
+- CreatePod treats AlreadyExists, DeletePod and ReleasePod treat NotFound as
+  done; a failing action stops the ones after it (the next reconcile redoes
+  them); EmitEvent is best effort. A CreatePod the API server keeps refusing
+  (an invalid pod template, a quota) is asked for again on every reconcile:
+  surfacing that error is the shell's part;
+- `status` is the complete new status: keys absent from it must be removed
+  (`status_patch` computes the JSON merge patch that does that);
+- a pod whose TaskJob is gone (a creation that raced the deletion) still
+  holds the attempt-record finalizer: the shell releases such orphans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeAlias, get_args
+
+from pydantic import ValidationError
+
+from taskops.api.taskjob import (
+    MAX_ATTEMPT_RECORDS,
+    RESULTS_BUDGET_BYTES,
+    TERMINAL_PHASES,
+    Phase,
+    Shutdown,
+    TaskJobSpec,
+    describe_validation_error,
+)
+from taskops.core.backoff import retry_delay
+from taskops.core.labels import JOB_FINALIZER
+from taskops.core.observed import ObservedJob, ObservedPod, as_utc, format_time, parse_time
+from taskops.core.pods import pod_manifest, template_main_container
+
+# --- the decision ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreatePod:
+    """Create this pod; AlreadyExists means it is there already."""
+
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    """Delete a pod with this grace period (None: the pod's own)."""
+
+    name: str
+    grace_seconds: int | None
+
+
+@dataclass(frozen=True)
+class ReleasePod:
+    """Remove the attempt-record finalizer: the attempt's outcome is in the status."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    """Post a Kubernetes Event on the TaskJob (type Normal or Warning)."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AddJobFinalizer:
+    """Add the drain finalizer to the TaskJob."""
+
+
+@dataclass(frozen=True)
+class RemoveJobFinalizer:
+    """Remove the drain finalizer: the deleted TaskJob has no pods left running."""
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    """Delete the TaskJob (ttlSecondsAfterFinished has passed)."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """For metrics: the job reached Succeeded or Failed in this decision."""
+
+    result: str
+    reason: str
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
+class AttemptEnded:
+    """For metrics: an attempt was recorded as ended in this decision."""
+
+    index: int
+    attempt: int
+    outcome: str
+    retried: bool
+
+
+Action: TypeAlias = (
+    CreatePod
+    | DeletePod
+    | ReleasePod
+    | EmitEvent
+    | AddJobFinalizer
+    | RemoveJobFinalizer
+    | DeleteJob
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to write and do after one look at a TaskJob and its pods."""
+
+    status: dict[str, Any]  # the complete new .status (camelCase, JSON-ready, RFC 3339 'Z')
+    actions: tuple[Action, ...]
+    requeue_after: float | None  # seconds until the next time-based change
+    observations: tuple[Finished | AttemptEnded, ...] = ()
+
+
+# --- attempt outcomes (status.attempts[].reason) -----------------------------
+
+SUCCEEDED: Final = "Succeeded"
+FAILED: Final = "Failed"
+NON_RETRYABLE: Final = "NonRetryableExitCode"
+ATTEMPT_DEADLINE: Final = "AttemptDeadlineExceeded"
+DISRUPTED: Final = "Disrupted"
+SUSPENDED: Final = "Suspended"
+DEADLINE: Final = "DeadlineExceeded"
+STOPPED: Final = "Stopped"  # the job ended or is being deleted while the attempt ran
+
+# Job failure reasons (status.reason when phase is Failed).
+BACKOFF_LIMIT: Final = "BackoffLimitExceeded"
+INVALID: Final = "Invalid"
+
+# Outcomes that end an attempt without success but allow a retry.
+_RETRYABLE: Final = frozenset({FAILED, ATTEMPT_DEADLINE, DISRUPTED})
+_ATTEMPT_MESSAGE_MAX_BYTES: Final = 512
+_CONDITION_ORDER: Final = (
+    "Admitted",
+    "Ready",
+    "Suspended",
+    "Complete",
+    "Failed",
+    "Invalid",
+    "DrainExceedsGracePeriod",
+)
+
+
+def decide(
+    job: ObservedJob, pods: Sequence[ObservedPod], now: datetime, admitted: bool = True
+) -> Decision:
+    """Decide the TaskJob's new status and the actions that move it on.
+
+    Deterministic in its inputs (the order of `pods` does not matter) and
+    level-triggered: applying the decision and deciding again converges, and
+    an attempt is never counted twice nor created twice. `admitted` is the seam
+    for the admission layer (queues, caps, dependencies): a job that has not
+    started yet stays Pending while it is False; once started it is ignored.
+    Never raises on a bad spec: that is phase Failed, reason Invalid.
+    """
+    return _Reconcile(job, pods, as_utc(now), admitted).decide()
+
+
+def status_patch(observed: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON merge patch (RFC 7386) turning `observed` into `new`; None if equal.
+
+    Keys gone from `new` become None (deleted); maps are diffed key by key,
+    lists and scalars are replaced whole.
+    """
+    patch: dict[str, Any] = {}
+    for key in observed.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        old = observed.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            sub = status_patch(old, value)
+            if sub is not None:
+                patch[key] = sub
+        elif old != value or key not in observed:
+            patch[key] = value
+    return patch or None
+
+
+# --- the reconcile -----------------------------------------------------------
+
+
+@dataclass
+class _IndexBook:
+    attempts: int = 0  # the watermark: attempts below it have ended and are counted
+    failures: int = 0  # counted against retry.limit
+    retry_after: datetime | None = None
+    # Attempt `attempts` has been started: its pod exists or its creation was
+    # decided. Remembered so that a pod the cache does not show yet still
+    # counts against parallelism (the Job controller's "expectations").
+    started: bool = False
+
+    def to_status(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"attempts": self.attempts, "failures": self.failures}
+        if self.retry_after is not None:
+            entry["retryAfter"] = format_time(self.retry_after)
+        if self.started:
+            entry["started"] = True
+        return entry
+
+
+@dataclass
+class _Ledger:
+    """The memory kept in the status, as a working copy."""
+
+    books: dict[int, _IndexBook] = field(default_factory=dict)
+    completed: set[int] = field(default_factory=set)
+    failed: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)  # ended attempts, oldest first
+    result: str | None = None
+    results: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any]) -> _Ledger:
+        ledger = cls()
+        indexes = status.get("indexes")
+        if isinstance(indexes, Mapping):
+            for key, entry in indexes.items():
+                index = _int(key)
+                if index is None or not isinstance(entry, Mapping):
+                    continue
+                ledger.books[index] = _IndexBook(
+                    attempts=_int(entry.get("attempts")) or 0,
+                    failures=_int(entry.get("failures")) or 0,
+                    retry_after=parse_time(entry.get("retryAfter")),
+                    started=entry.get("started") is True,
+                )
+        ledger.completed = parse_index_ranges(status.get("completedIndexes"))
+        ledger.failed = _int(status.get("failed")) or 0
+        seen: set[tuple[int, int]] = set()
+        for record in _list(status.get("attempts")):
+            if not isinstance(record, Mapping) or not record.get("finishTime"):
+                continue  # a running attempt's snapshot: rebuilt from its pod
+            key = (_int(record.get("index")), _int(record.get("attempt")))
+            if key[0] is None or key[1] is None or key in seen:
+                continue
+            seen.add((key[0], key[1]))
+            ledger.records.append(dict(record))
+        result = status.get("result")
+        ledger.result = result if isinstance(result, str) else None
+        results = status.get("results")
+        if isinstance(results, Mapping):
+            ledger.results = {str(k): v for k, v in results.items() if isinstance(v, str)}
+        return ledger
+
+    def book(self, index: int) -> _IndexBook:
+        return self.books.setdefault(index, _IndexBook())
+
+    def watermark(self, index: int) -> int:
+        book = self.books.get(index)
+        return book.attempts if book else 0
+
+    def total_failures(self) -> int:
+        return sum(book.failures for book in self.books.values())
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    """The spec values needed even when the spec is invalid (to drain and clean up)."""
+
+    grace_seconds: int
+    ttl_seconds: int | None
+    failed_pods_limit: int
+
+    @classmethod
+    def of(cls, spec: TaskJobSpec | None, raw: Mapping[str, Any]) -> _Knobs:
+        if spec is not None:
+            return cls(
+                spec.shutdown.grace_period_seconds,
+                spec.ttl_seconds_after_finished,
+                spec.failed_pods_limit,
+            )
+        shutdown = raw.get("shutdown")
+        grace = _int(shutdown.get("gracePeriodSeconds")) if isinstance(shutdown, Mapping) else None
+        limit = _int(raw.get("failedPodsLimit"))
+        return cls(
+            grace if grace is not None else Shutdown.model_fields["grace_period_seconds"].default,
+            _int(raw.get("ttlSecondsAfterFinished")),
+            limit if limit is not None else TaskJobSpec.model_fields["failed_pods_limit"].default,
+        )
+
+
+class _Reconcile:
+    """One run of `decide`; the steps share the inputs and the working ledger."""
+
+    def __init__(
+        self, job: ObservedJob, pods: Sequence[ObservedPod], now: datetime, admitted: bool
+    ) -> None:
+        self.job = job
+        self.now = now
+        self.admitted = admitted
+        self.pods = sorted(pods, key=lambda p: (p.index, p.attempt, p.name))
+        self.observed = job.status
+        observed_phase = self.observed.get("phase")
+        self.observed_phase = observed_phase if observed_phase in get_args(Phase) else None
+        self.was_terminal = self.observed_phase in TERMINAL_PHASES
+        self.spec, self.invalid = _parse_spec(job.spec)
+        self.knobs = _Knobs.of(self.spec, job.spec)
+        self.ledger = _Ledger.from_status(self.observed)
+        # What the observed status already records: pods below these
+        # watermarks may be released (the record has been written).
+        self.recorded_before = {i: b.attempts for i, b in self.ledger.books.items()}
+        self.started_before = any(b.started for b in self.ledger.books.values())
+        self.start_time = parse_time(self.observed.get("startTime"))
+        if self.start_time is None and self.pods:
+            # Pods exist only after the start: a status that lacks the start
+            # time is a stale one (its write is not visible yet). Re-deriving
+            # it keeps deadlines from restarting.
+            created = [pod.created for pod in self.pods if pod.created is not None]
+            self.start_time = _floor_second(min(created)) if created else None
+        self.completion_time = parse_time(self.observed.get("completionTime"))
+
+        self.new_records: list[dict[str, Any]] = []
+        self.attempt_events: list[EmitEvent] = []
+        self.ended: list[tuple[int, int, str]] = []
+        self.non_retryable: tuple[str, str] | None = None
+        self.stops: list[DeletePod] = []
+        self.creates: list[tuple[int, int, CreatePod]] = []
+        self.waiting: list[datetime] = []
+        self.latest_success: tuple[datetime, int, int] | None = None
+
+    # -- steps ---------------------------------------------------------------
+
+    def decide(self) -> Decision:
+        ending = self.was_terminal or self.invalid is not None or self.job.deleting
+        self._record_ended_pods(ending)
+        if not ending and self.spec is not None and not self.spec.suspend:
+            self._stop_overdue_attempts()
+        phase, reason, message = self._phase()
+        self._stop_live_pods(phase, reason)
+        for pod in self._live_pods():
+            self.ledger.book(pod.index).started = True
+        if phase in TERMINAL_PHASES or self.job.deleting:
+            # Creations decided but never seen will not be asked for again.
+            for book in self.ledger.books.values():
+                book.started = False
+        if phase == "Running" and not self.job.deleting:
+            self._plan_creates()
+            if not self._live_pods() and not self.creates and self.waiting:
+                phase, reason = "BackingOff", "BackingOff"
+            if self.start_time is None:
+                self.start_time = _floor_second(self.now)
+            message = self._progress_message(phase)
+        if phase in TERMINAL_PHASES and self.completion_time is None:
+            self.completion_time = _floor_second(self.now)
+
+        status = self._status(phase, reason, message)
+        actions: list[Action] = []
+        if phase != self.observed_phase:
+            # The event reason is the new phase, or why the job failed.
+            failed = phase == "Failed"
+            actions.append(
+                EmitEvent("Warning" if failed else "Normal", reason if failed else phase, message)
+            )
+        actions.extend(self.attempt_events)
+        if not self.job.deleting and JOB_FINALIZER not in self.job.finalizers:
+            actions.append(AddJobFinalizer())
+        actions.extend(self.stops)
+        actions.extend(self._releases())
+        actions.extend(create for _, _, create in self.creates)
+        actions.extend(self._failed_pod_cleanup())
+        delete_job, ttl_due = self._ttl(phase)
+        if delete_job:
+            actions.append(DeleteJob())
+        if self._may_remove_job_finalizer():
+            actions.append(RemoveJobFinalizer())
+        return Decision(
+            status=status,
+            actions=tuple(actions),
+            requeue_after=self._requeue_after(phase, ttl_due),
+            observations=self._observations(phase, reason),
+        )
+
+    def _record_ended_pods(self, ending: bool) -> None:
+        """Record every pod that has ended, or is being deleted, and is not recorded yet."""
+        spec = self.spec
+        # In (index, attempt) order: the attempts of one index ended one after
+        # the other, and recording one moves the index's watermark past it.
+        for pod in self.pods:
+            if pod.attempt < self.ledger.watermark(pod.index):
+                continue
+            if pod.phase == "Succeeded":
+                self._record(pod, SUCCEEDED, _exit_message(pod))
+            elif pod.phase == "Failed" and pod.disrupted:
+                self._record(pod, DISRUPTED, _exit_message(pod))
+            elif pod.deleting:
+                # Nobody but the operator deletes pods for the job's sake; it
+                # records those first. An unrecorded deletion was someone
+                # else's (a disruption), unless the job's own state explains it
+                # (its status write was lost or is not visible yet).
+                self._record(pod, self._deletion_outcome(pod, ending), _exit_message(pod))
+            elif pod.phase == "Failed":
+                outcome = FAILED
+                if spec is not None and not _retryable_exit(spec, pod.exit_code):
+                    outcome = NON_RETRYABLE
+                    self.non_retryable = (
+                        NON_RETRYABLE,
+                        f"pod {pod.name} (index {pod.index}, attempt {pod.attempt}) exited with "
+                        f"code {pod.exit_code}, which spec.retry.onExitCodes does not retry",
+                    )
+                self._record(pod, outcome, _exit_message(pod))
+
+    def _deletion_outcome(self, pod: ObservedPod, ending: bool) -> str:
+        spec = self.spec
+        if ending or spec is None:
+            return STOPPED
+        if spec.suspend:
+            return SUSPENDED
+        if self._deadline_passed():
+            return DEADLINE
+        attempt_deadline = self._attempt_deadline(pod)
+        if attempt_deadline is not None and attempt_deadline <= self.now:
+            return ATTEMPT_DEADLINE
+        if pod.index >= spec.completions:
+            return STOPPED
+        return DISRUPTED
+
+    def _stop_overdue_attempts(self) -> None:
+        """End attempts that outlived spec.timeouts.attemptDeadlineSeconds (retryable)."""
+        assert self.spec is not None
+        seconds = self.spec.timeouts.attempt_deadline_seconds
+        for pod in self._live_pods():
+            deadline = self._attempt_deadline(pod)
+            if deadline is not None and deadline <= self.now:
+                self._record(
+                    pod,
+                    ATTEMPT_DEADLINE,
+                    "the attempt ran longer than spec.timeouts.attemptDeadlineSeconds "
+                    f"({seconds}s)",
+                    finish=self.now,
+                )
+                self.stops.append(DeletePod(pod.name, self.knobs.grace_seconds))
+
+    def _phase(self) -> tuple[str, str, str]:
+        """The phase after recording: terminal, Suspended, Pending, or Running (refined later)."""
+        if self.was_terminal:
+            assert self.observed_phase is not None
+            return (
+                self.observed_phase,
+                _str(self.observed.get("reason")) or self.observed_phase,
+                _str(self.observed.get("message")) or "",
+            )
+        if self.invalid is not None:
+            return "Failed", INVALID, self.invalid
+        spec = self.spec
+        assert spec is not None
+        if all(i in self.ledger.completed for i in range(spec.completions)):
+            return "Succeeded", "CompletionsReached", _completions_message(spec)
+        if self.non_retryable is not None:
+            return "Failed", *self.non_retryable
+        exceeded = self._limit_exceeded_message(spec)
+        if exceeded is not None:
+            return "Failed", BACKOFF_LIMIT, exceeded
+        if self._deadline_passed():
+            seconds = spec.timeouts.active_deadline_seconds
+            return (
+                "Failed",
+                DEADLINE,
+                f"the job ran longer than spec.timeouts.activeDeadlineSeconds ({seconds}s)",
+            )
+        if self.job.deleting:
+            phase = self.observed_phase or "Pending"
+            return phase, _str(self.observed.get("reason")) or phase, "the TaskJob is being deleted"
+        if spec.suspend:
+            return "Suspended", "Suspended", "spec.suspend is true: pods are stopped"
+        if self.start_time is None and not self.admitted:
+            return "Pending", "NotAdmitted", "waiting for admission"
+        if self.start_time is None and JOB_FINALIZER not in self.job.finalizers:
+            return "Pending", "AwaitingFinalizer", f"waiting for the {JOB_FINALIZER} finalizer"
+        return "Running", "Running", ""
+
+    def _limit_exceeded_message(self, spec: TaskJobSpec) -> str | None:
+        limit = spec.retry.limit
+        if spec.indexed:
+            for index in sorted(i for i in self.ledger.books if i < spec.completions):
+                failures = self.ledger.books[index].failures
+                if failures > limit:
+                    return f"index {index} failed {failures} times; spec.retry.limit is {limit}"
+            return None
+        failures = self.ledger.total_failures()
+        if failures > limit:
+            return f"{failures} attempts failed; spec.retry.limit is {limit}"
+        return None
+
+    def _stop_live_pods(self, phase: str, reason: str) -> None:
+        """Drain the live pods a job that is over, deleted or suspended must not keep."""
+        if phase in TERMINAL_PHASES or self.job.deleting:
+            outcome = DEADLINE if reason == DEADLINE else STOPPED
+        elif phase == "Suspended":
+            outcome = SUSPENDED
+        else:
+            outcome = None
+        for pod in self._live_pods():
+            pod_outcome = outcome
+            if pod_outcome is None and self.spec is not None and pod.index >= self.spec.completions:
+                pod_outcome = STOPPED  # completions was lowered under it
+            if pod_outcome is None:
+                continue
+            self._record(pod, pod_outcome, _stop_message(pod_outcome, reason), finish=self.now)
+            self.stops.append(DeletePod(pod.name, self.knobs.grace_seconds))
+        # A recorded attempt whose pod still runs was stopped by an earlier
+        # decision whose DeletePod did not happen (crash) or is not visible yet.
+        stopping = {stop.name for stop in self.stops}
+        for pod in self.pods:
+            if (
+                pod.attempt < self.ledger.watermark(pod.index)
+                and not pod.terminal
+                and not pod.deleting
+                and pod.name not in stopping
+            ):
+                self.stops.append(DeletePod(pod.name, self.knobs.grace_seconds))
+
+    def _plan_creates(self) -> None:
+        """Start the next attempts, lowest index first, up to spec.parallelism.
+
+        An attempt started earlier whose pod is not visible yet is asked for
+        again (same name: AlreadyExists if it is there) and takes its slot.
+        """
+        spec = self.spec
+        assert spec is not None
+        live = self._live_pods()
+        busy = {pod.index for pod in live}
+        in_flight = []
+        for index, book in sorted(self.ledger.books.items()):
+            if not book.started or index in busy:
+                continue
+            if index >= spec.completions or index in self.ledger.completed:
+                book.started = False
+            else:
+                in_flight.append(index)
+        for index in in_flight:
+            self._create(spec, index)
+        slots = spec.parallelism - len(live) - len(in_flight)
+        for index in range(spec.completions):
+            if index in self.ledger.completed or index in busy or index in in_flight:
+                continue
+            book = self.ledger.books.get(index) or _IndexBook()
+            if book.retry_after is not None and book.retry_after > self.now:
+                self.waiting.append(book.retry_after)
+                continue
+            if slots <= 0:
+                continue
+            slots -= 1
+            self._create(spec, index)
+
+    def _create(self, spec: TaskJobSpec, index: int) -> None:
+        book = self.ledger.book(index)
+        book.started = True
+        manifest = pod_manifest(
+            namespace=self.job.namespace,
+            job_name=self.job.name,
+            job_uid=self.job.uid,
+            spec=spec,
+            index=index,
+            attempt=book.attempts,
+        )
+        self.creates.append((index, book.attempts, CreatePod(manifest)))
+
+    def _releases(self) -> list[ReleasePod]:
+        """Release the pods whose attempt the observed status already records."""
+        return [
+            ReleasePod(pod.name)
+            for pod in self.pods
+            if pod.has_finalizer and pod.attempt < self.recorded_before.get(pod.index, 0)
+        ]
+
+    def _failed_pod_cleanup(self) -> list[DeletePod]:
+        """Delete the pods of failed attempts beyond spec.failedPodsLimit, oldest first."""
+        failed_pods = [
+            pod
+            for pod in self.pods
+            if pod.terminal
+            and not pod.deleting
+            and pod.attempt < self.ledger.watermark(pod.index)
+            and not self._is_success_pod(pod)
+        ]
+        failed_pods.sort(key=lambda p: (p.finished or p.created or self.now, p.index, p.attempt))
+        keep = self.knobs.failed_pods_limit
+        excess = failed_pods[: max(len(failed_pods) - keep, 0)]
+        # Only released pods: a pod still holding the finalizer has an outcome
+        # the status may not have recorded yet.
+        return [DeletePod(pod.name, None) for pod in excess if not pod.has_finalizer]
+
+    def _is_success_pod(self, pod: ObservedPod) -> bool:
+        return (
+            pod.phase == "Succeeded"
+            and pod.index in self.ledger.completed
+            and pod.attempt == self.ledger.watermark(pod.index) - 1
+        )
+
+    def _ttl(self, phase: str) -> tuple[bool, datetime | None]:
+        """(delete the job now, when it will be due) for ttlSecondsAfterFinished."""
+        ttl = self.knobs.ttl_seconds
+        if phase not in TERMINAL_PHASES or ttl is None or self.job.deleting:
+            return False, None
+        assert self.completion_time is not None
+        due = self.completion_time + timedelta(seconds=ttl)
+        return due <= self.now, due
+
+    def _may_remove_job_finalizer(self) -> bool:
+        # Hold the deleted job until no pod runs (drains end) and no pod holds
+        # an unrecorded outcome; terminal pods without our finalizer are left
+        # to the garbage collector through their ownerReference. A pod whose
+        # creation was decided but is not visible yet may still show up: the
+        # status first forgets it, and the job goes one reconcile later, which
+        # gives the cache that much time to catch up.
+        return (
+            self.job.deleting
+            and JOB_FINALIZER in self.job.finalizers
+            and not self.started_before
+            and not any(pod.has_finalizer or not pod.terminal for pod in self.pods)
+        )
+
+    def _requeue_after(self, phase: str, ttl_due: datetime | None) -> float | None:
+        moments: list[datetime] = []
+        if ttl_due is not None:
+            moments.append(ttl_due)
+        if phase not in TERMINAL_PHASES and not self.job.deleting:
+            moments.extend(self.waiting)
+            deadline = self._deadline()
+            if deadline is not None:
+                moments.append(deadline)
+            for pod in self._live_pods():
+                attempt_deadline = self._attempt_deadline(pod)
+                if attempt_deadline is not None:
+                    moments.append(attempt_deadline)
+        future = [(m - self.now).total_seconds() for m in moments if m > self.now]
+        return min(future) if future else None
+
+    def _observations(self, phase: str, reason: str) -> tuple[Finished | AttemptEnded, ...]:
+        continuing = phase not in TERMINAL_PHASES and not self.job.deleting
+        result: list[Finished | AttemptEnded] = [
+            AttemptEnded(index, attempt, outcome, retried=continuing and outcome in _RETRYABLE)
+            for index, attempt, outcome in self.ended
+        ]
+        if phase in TERMINAL_PHASES and not self.was_terminal:
+            assert self.completion_time is not None
+            start = self.start_time or self.job.created
+            duration = max((self.completion_time - start).total_seconds(), 0.0)
+            result.append(Finished(phase, reason, duration))
+        return tuple(result)
+
+    # -- recording -----------------------------------------------------------
+
+    def _record(
+        self, pod: ObservedPod, outcome: str, message: str, finish: datetime | None = None
+    ) -> None:
+        """Count the attempt of `pod` as ended with `outcome`, exactly once."""
+        book = self.ledger.book(pod.index)
+        if pod.attempt < book.attempts:
+            return
+        book.attempts = pod.attempt + 1
+        book.started = False
+        finished_at = finish or pod.finished or self.now
+        spec = self.spec
+        # An index the spec no longer has (completions lowered) counts for nothing.
+        in_range = spec is not None and pod.index < spec.completions
+        counted = in_range and (
+            outcome in (FAILED, NON_RETRYABLE, ATTEMPT_DEADLINE)
+            or (outcome == DISRUPTED and spec is not None and spec.retry.on_disruption == "Count")
+        )
+        if outcome == SUCCEEDED:
+            book.retry_after = None
+            if spec is not None and in_range:
+                self.ledger.completed.add(pod.index)
+                self._keep_result(pod, spec, finished_at)
+        elif outcome != SUSPENDED:
+            self.ledger.failed += 1
+        if counted:
+            book.failures += 1
+            if spec is not None:
+                retry = book.failures if spec.indexed else self.ledger.total_failures()
+                seed = f"{self.job.uid}/{pod.index}/{pod.attempt + 1}"
+                delay = retry_delay(spec.retry.backoff, retry, seed)
+                book.retry_after = _ceil_second(finished_at + timedelta(seconds=delay))
+        record: dict[str, Any] = {
+            "attempt": pod.attempt,
+            "index": pod.index,
+            "pod": pod.name,
+            "startTime": format_time(pod.started or pod.created or finished_at),
+            "finishTime": format_time(finished_at),
+        }
+        if pod.exit_code is not None:
+            record["exitCode"] = pod.exit_code
+        record["reason"] = outcome
+        record["message"] = message
+        self.new_records.append(record)
+        self.ended.append((pod.index, pod.attempt, outcome))
+        if outcome not in (SUCCEEDED, SUSPENDED, STOPPED, DEADLINE):
+            self.attempt_events.append(
+                EmitEvent(
+                    "Warning",
+                    "AttemptFailed",
+                    f"pod {pod.name} (index {pod.index}, attempt {pod.attempt}): {outcome}: "
+                    f"{message}",
+                )
+            )
+
+    def _keep_result(self, pod: ObservedPod, spec: TaskJobSpec, finished_at: datetime) -> None:
+        if not spec.result.from_termination_message or pod.termination_message is None:
+            return
+        if spec.indexed:
+            budget = min(spec.result.max_bytes, RESULTS_BUDGET_BYTES // spec.completions)
+            self.ledger.results[str(pod.index)] = truncate_utf8(pod.termination_message, budget)
+            return
+        # NonIndexed: the result of the last attempt to succeed.
+        key = (finished_at, pod.index, pod.attempt)
+        if self.latest_success is None or key > self.latest_success:
+            self.latest_success = key
+            self.ledger.result = truncate_utf8(pod.termination_message, spec.result.max_bytes)
+
+    # -- derived facts -------------------------------------------------------
+
+    def _live_pods(self) -> list[ObservedPod]:
+        """Pods of unrecorded attempts that still run: they count against parallelism."""
+        return [
+            pod
+            for pod in self.pods
+            if not pod.terminal
+            and not pod.deleting
+            and pod.attempt >= self.ledger.watermark(pod.index)
+        ]
+
+    def _deadline(self) -> datetime | None:
+        if self.spec is None or self.start_time is None:
+            return None
+        seconds = self.spec.timeouts.active_deadline_seconds
+        return None if seconds is None else self.start_time + timedelta(seconds=seconds)
+
+    def _deadline_passed(self) -> bool:
+        deadline = self._deadline()
+        return deadline is not None and deadline <= self.now
+
+    def _attempt_deadline(self, pod: ObservedPod) -> datetime | None:
+        if self.spec is None:
+            return None
+        seconds = self.spec.timeouts.attempt_deadline_seconds
+        begun = pod.created or pod.started
+        if seconds is None or begun is None:
+            return None
+        return begun + timedelta(seconds=seconds)
+
+    # -- the status ----------------------------------------------------------
+
+    def _progress_message(self, phase: str) -> str:
+        assert self.spec is not None
+        done = len(self.ledger.completed)
+        active = len(self._live_pods()) + len(self.creates)
+        text = f"{active} active, {done}/{self.spec.completions} succeeded"
+        if phase == "BackingOff" and self.waiting:
+            text += f"; next attempt at {format_time(min(self.waiting))}"
+        return text
+
+    def _status(self, phase: str, reason: str, message: str) -> dict[str, Any]:
+        ledger = self.ledger
+        live = self._live_pods()
+        status: dict[str, Any] = {
+            "phase": phase,
+            "reason": reason,
+            "message": message,
+            "conditions": self._conditions(phase, reason, message, live),
+            "observedGeneration": self.job.generation,
+        }
+        attempts = self._attempt_list(live)
+        if attempts:
+            status["attempts"] = attempts
+        status["attemptCount"] = sum(
+            book.attempts + (1 if book.started else 0) for book in ledger.books.values()
+        )
+        status["active"] = len(live) + len(self.creates)
+        status["succeeded"] = len(ledger.completed)
+        status["failed"] = ledger.failed
+        if self.start_time is not None:
+            status["startTime"] = format_time(self.start_time)
+        if phase in TERMINAL_PHASES and self.completion_time is not None:
+            status["completionTime"] = format_time(self.completion_time)
+            start = self.start_time or self.job.created
+            status["duration"] = format_duration(self.completion_time - start)
+        if self.waiting and phase not in TERMINAL_PHASES:
+            status["nextAttemptTime"] = format_time(min(self.waiting))
+        if ledger.result is not None:
+            status["result"] = ledger.result
+        if ledger.results:
+            status["results"] = dict(
+                sorted(ledger.results.items(), key=lambda kv: _sort_key(kv[0]))
+            )
+        if ledger.completed:
+            status["completedIndexes"] = format_index_ranges(ledger.completed)
+        if ledger.books:
+            status["indexes"] = {
+                str(index): ledger.books[index].to_status() for index in sorted(ledger.books)
+            }
+        return status
+
+    def _attempt_list(self, live: list[ObservedPod]) -> list[dict[str, Any]]:
+        ended = self.ledger.records + self.new_records
+        running = []
+        for pod in sorted(live, key=lambda p: (p.created or self.now, p.index, p.attempt)):
+            entry: dict[str, Any] = {"attempt": pod.attempt, "index": pod.index, "pod": pod.name}
+            began = pod.started or pod.created
+            if began is not None:
+                entry["startTime"] = format_time(began)
+            entry["reason"] = pod.phase
+            running.append(entry)
+        starting = [
+            {
+                "attempt": attempt,
+                "index": index,
+                "pod": create.manifest["metadata"]["name"],
+                "reason": "Pending",
+            }
+            for index, attempt, create in self.creates
+        ]
+        return (ended + running + starting)[-MAX_ATTEMPT_RECORDS:]
+
+    def _conditions(
+        self, phase: str, reason: str, message: str, live: list[ObservedPod]
+    ) -> list[dict[str, Any]]:
+        conditions: dict[str, tuple[str, str, str]] = {}
+        if self.start_time is not None:
+            conditions["Admitted"] = (
+                "True",
+                "Admitted",
+                f"started at {format_time(self.start_time)}",
+            )
+        else:
+            conditions["Admitted"] = ("False", reason, message or "not started")
+        ready = sum(1 for pod in live if pod.ready)
+        if live and ready == len(live):
+            conditions["Ready"] = ("True", "PodsReady", f"{ready}/{len(live)} active pods ready")
+        elif live:
+            conditions["Ready"] = (
+                "False",
+                "PodsNotReady",
+                f"{ready}/{len(live)} active pods ready",
+            )
+        else:
+            conditions["Ready"] = ("False", "NoActivePods", "no active pods")
+        if phase == "Suspended":
+            conditions["Suspended"] = ("True", "Suspended", message)
+        elif self._observed_condition("Suspended") is not None:
+            conditions["Suspended"] = ("False", "Resumed", "spec.suspend is false")
+        if phase == "Succeeded":
+            conditions["Complete"] = ("True", reason, message)
+        if phase == "Failed":
+            conditions["Failed"] = ("True", reason, message)
+            if reason == INVALID:
+                conditions["Invalid"] = ("True", INVALID, message)
+        drain_warning = self._drain_warning()
+        if drain_warning is not None:
+            conditions["DrainExceedsGracePeriod"] = (
+                "True",
+                "DrainExceedsGracePeriod",
+                drain_warning,
+            )
+        return [
+            self._condition(kind, *conditions[kind])
+            for kind in _CONDITION_ORDER
+            if kind in conditions
+        ]
+
+    def _condition(self, kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
+        previous = self._observed_condition(kind)
+        since = self.now
+        if previous is not None and previous.get("status") == status:
+            since = parse_time(previous.get("lastTransitionTime")) or self.now
+        return {
+            "type": kind,
+            "status": status,
+            "observedGeneration": self.job.generation,
+            "lastTransitionTime": format_time(since),
+            "reason": reason,
+            "message": message,
+        }
+
+    def _observed_condition(self, kind: str) -> Mapping[str, Any] | None:
+        for condition in _list(self.observed.get("conditions")):
+            if isinstance(condition, Mapping) and condition.get("type") == kind:
+                return condition
+        return None
+
+    def _drain_warning(self) -> str | None:
+        spec = self.spec
+        if spec is None or spec.shutdown.drain is None:
+            return None
+        sleep = spec.shutdown.drain.sleep_seconds
+        grace = spec.shutdown.grace_period_seconds
+        main = template_main_container(spec) or {}
+        lifecycle = main.get("lifecycle")
+        if isinstance(lifecycle, Mapping) and "preStop" in lifecycle:
+            return None  # the template's own hook is used, not the drain
+        if sleep is None or sleep < grace:
+            return None
+        return (
+            f"spec.shutdown.drain.sleepSeconds ({sleep}) is not shorter than "
+            f"spec.shutdown.gracePeriodSeconds ({grace}): the container is killed "
+            "before the drain ends"
+        )
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _parse_spec(raw: Mapping[str, Any]) -> tuple[TaskJobSpec | None, str | None]:
+    try:
+        return TaskJobSpec.model_validate(raw), None
+    except ValidationError as exc:
+        return None, describe_validation_error(exc)
+
+
+def _retryable_exit(spec: TaskJobSpec, exit_code: int | None) -> bool:
+    rule = spec.retry.on_exit_codes
+    if rule is None or exit_code is None or exit_code == 0:
+        return True
+    listed = exit_code in rule.values
+    return listed if rule.operator == "In" else not listed
+
+
+def _exit_message(pod: ObservedPod) -> str:
+    parts = []
+    if pod.exit_code is not None:
+        parts.append(f"exit code {pod.exit_code}")
+    if pod.termination_reason:
+        parts.append(pod.termination_reason)
+    text = ", ".join(parts) or f"pod {pod.phase}"
+    if pod.termination_message and pod.phase != "Succeeded":
+        text += ": " + truncate_utf8(pod.termination_message.strip(), _ATTEMPT_MESSAGE_MAX_BYTES)
+    return text
+
+
+def _stop_message(outcome: str, job_reason: str) -> str:
+    if outcome == SUSPENDED:
+        return "stopped: spec.suspend is true"
+    if outcome == DEADLINE:
+        return "stopped: the job exceeded spec.timeouts.activeDeadlineSeconds"
+    return f"stopped: the job ended ({job_reason})"
+
+
+def _completions_message(spec: TaskJobSpec) -> str:
+    noun = "indexes" if spec.indexed else "completions"
+    return f"{spec.completions}/{spec.completions} {noun} succeeded"
+
+
+def truncate_utf8(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` bytes of UTF-8, never inside a character."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def format_duration(delta: timedelta) -> str:
+    """A short human duration like kubectl's: 42s, 3m12s, 2h5m, 3d4h."""
+    seconds = max(int(delta.total_seconds()), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
+def format_index_ranges(indexes: Iterable[int]) -> str:
+    """Indexes as sorted ranges, like a Job's completedIndexes: `0-3,5,7-9`."""
+    ordered: list[int | None] = [*sorted(set(indexes)), None]
+    parts: list[str] = []
+    start: int | None = None
+    prev: int | None = None
+    for index in ordered:
+        if index is not None and prev is not None and index == prev + 1:
+            prev = index
+            continue
+        if start is not None and prev is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = index
+    return ",".join(parts)
+
+
+def parse_index_ranges(text: object) -> set[int]:
+    """The inverse of `format_index_ranges`; malformed parts are skipped."""
+    if not isinstance(text, str):
+        return set()
+    indexes: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        first, last = _int(low), _int(high) if dash else _int(low)
+        if first is not None and last is not None and first <= last <= first + 100_000:
+            indexes.update(range(first, last + 1))
+    return indexes
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _sort_key(key: str) -> tuple[int, str]:
+    number = _int(key)
+    return (number if number is not None else 1 << 62, key)
+
+
+def _floor_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def _ceil_second(moment: datetime) -> datetime:
+    if moment.microsecond == 0:
+        return moment
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
