@@ -122,3 +122,51 @@ def cluster_logs(lines: int = 30) -> str:
         text = log.read_text(errors="replace").splitlines()[-lines:]
         out.append(f"--- {log.name} (last {lines} lines) ---\n" + "\n".join(text))
     return "\n".join(out)
+
+
+class PodWatch:
+    """Every version of the pods in a namespace, as `kubectl get -w` streams them.
+
+    For what only shows for a moment: a container's terminated state while
+    its pod is still held by a finalizer, just before it is deleted.
+    """
+
+    def __init__(self, k: Kubectl, namespace: str) -> None:
+        self._proc = subprocess.Popen(
+            [k.binary, "--kubeconfig", k.kubeconfig, "get", "pods", "-n", namespace, "-w",
+             "-o", "json", "--output-watch-events"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.seen: list[dict[str, Any]] = []
+        import threading
+
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        decoder = json.JSONDecoder()
+        buffer = ""
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            buffer += line
+            while buffer.strip():
+                try:
+                    obj, end = decoder.raw_decode(buffer.lstrip())
+                except ValueError:
+                    break
+                buffer = buffer.lstrip()[end:]
+                self.seen.append(obj.get("object", obj))
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        self._proc.wait(5)
+
+    def terminated(self, pod_name: str) -> dict[str, Any] | None:
+        """The main container's last terminated state seen for `pod_name`."""
+        found = None
+        for pod in list(self.seen):
+            if pod.get("metadata", {}).get("name") != pod_name:
+                continue
+            for status in pod.get("status", {}).get("containerStatuses") or []:
+                if "terminated" in status.get("state", {}):
+                    found = status["state"]["terminated"]
+        return found

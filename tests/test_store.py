@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskops.kube.client import merge_patch
 from taskops.kube.store import ObjectStore, OwnedStore
 
 
@@ -46,15 +45,3 @@ def test_pods_group_by_controller_uid_and_leave_on_delete() -> None:
     pods.delete(obj("p1", "2", owner="job-uid"))
     assert [p["metadata"]["name"] for p in pods.owned_by("job-uid")] == ["p2"]
     assert len(pods) == 1
-
-
-def test_merge_patch_holds_exactly_the_change() -> None:
-    old = {"phase": "Running", "active": 1, "attempts": [{"a": 1}], "gone": "x",
-           "nested": {"keep": 1, "drop": 2}}
-    new = {"phase": "Succeeded", "active": 1, "attempts": [{"a": 1}, {"a": 2}],
-           "nested": {"keep": 1}}
-    assert merge_patch(old, new) == {
-        "phase": "Succeeded", "attempts": [{"a": 1}, {"a": 2}], "gone": None,
-        "nested": {"drop": None},
-    }
-    assert merge_patch(new, new) == {}

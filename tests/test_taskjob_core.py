@@ -1111,3 +1111,20 @@ def test_status_patch_is_a_json_merge_patch(
     observed: dict[str, Any], new: dict[str, Any], patch: dict[str, Any] | None
 ) -> None:
     assert status_patch(observed, new) == patch
+
+
+def test_a_pod_template_the_api_server_rejects_fails_the_job_invalid() -> None:
+    """The schema cannot check a whole PodTemplateSpec: the shell reports the
+    API server's refusal and the job ends Invalid with that message."""
+    spec = job_spec()
+    first = decide(make_job(spec), [], T0)
+    assert of_type(first, CreatePod)
+    refusal = "spec.template: Pod is invalid: spec.containers[0].name: Invalid value"
+    decision = decide(make_job(spec, status=first.status), [], at(1), rejected=refusal)
+    status = decision.status
+    assert (status["phase"], status["reason"], status["message"]) == ("Failed", "Invalid", refusal)
+    assert condition(status, "Invalid")["status"] == "True"  # type: ignore[index]
+    assert not of_type(decision, CreatePod)
+    # Terminal stays terminal once the refusal is no longer passed.
+    again = decide(make_job(spec, status=status), [], at(2))
+    assert again.status["phase"] == "Failed" and not of_type(again, CreatePod)

@@ -18,10 +18,11 @@ from typing import Any
 import kopf
 from kopf._core.intents.registries import SmartOperatorRegistry  # not re-exported by kopf
 
+from taskops.api.taskjob import GROUP, VERSION
 from taskops.core.labels import LABEL_TASKJOB_UID
 from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.health import HealthState, heartbeat, start_health_server
-from taskops.kube.client import GROUP, VERSION, KubeClient, load_api_client
+from taskops.kube.client import KubeClient, load_api_client
 from taskops.metrics import Metrics, start_metrics_server
 from taskops.settings import Settings
 
@@ -75,6 +76,7 @@ async def warm_caches(reconciler: TaskJobReconciler, kube: KubeClient,
         jobs = await loop.run_in_executor(executor, kube.list_custom, "taskjobs", namespace)
         for job in jobs:
             reconciler.on_job_event(None, job)
+    reconciler.warm = True
     log.info("caches warm: %d TaskJobs, %d pods", len(reconciler.jobs), len(reconciler.pods))
 
 

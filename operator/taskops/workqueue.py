@@ -13,6 +13,7 @@ the guarantees level-triggered reconciling relies on:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 from collections import deque
@@ -28,7 +29,7 @@ class ShutDown(Exception):
 
 class WorkQueue(Generic[K]):
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
-        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self._clock: Callable[[], float] = clock or (lambda: asyncio.get_running_loop().time())
         self._ready: deque[K] = deque()
         self._queued: set[K] = set()
         self._processing: set[K] = set()
@@ -78,7 +79,7 @@ class WorkQueue(Generic[K]):
         """Retry after a failure: exponential per key, reset by `forget`."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
-        delay = min(cap, base * (2**failures))
+        delay = float(min(cap, base * 2.0**failures))
         self.add_after(key, delay)
         return delay
 
@@ -112,10 +113,8 @@ class WorkQueue(Generic[K]):
                 self._processing.add(key)
                 return key
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
     def done(self, key: K) -> None:
         self._processing.discard(key)

@@ -86,7 +86,7 @@ TASKJOB: Final = CrdDescriptor(
         PrinterColumn("Attempts", "integer", ".status.attemptCount", "Attempts started."),
         PrinterColumn("Duration", "string", ".status.duration", "Run time once finished."),
         PrinterColumn("Reason", "string", ".status.reason", "Reason of the phase.", priority=1),
-        PrinterColumn("Result", "string", ".status.result", "Result of the job.", priority=1),
+        PrinterColumn("Result", "string", ".status.result", "Result of the job."),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
     ),
 )

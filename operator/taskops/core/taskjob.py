@@ -184,7 +184,11 @@ _CONDITION_ORDER: Final = (
 
 
 def decide(
-    job: ObservedJob, pods: Sequence[ObservedPod], now: datetime, admitted: bool = True
+    job: ObservedJob,
+    pods: Sequence[ObservedPod],
+    now: datetime,
+    admitted: bool = True,
+    rejected: str | None = None,
 ) -> Decision:
     """Decide the TaskJob's new status and the actions that move it on.
 
@@ -194,8 +198,10 @@ def decide(
     for the admission layer (queues, caps, dependencies): a job that has not
     started yet stays Pending while it is False; once started it is ignored.
     Never raises on a bad spec: that is phase Failed, reason Invalid.
+    `rejected` is the API server's refusal of this job's pod template (the
+    schema cannot check a whole PodTemplateSpec): it makes the spec Invalid.
     """
-    return _Reconcile(job, pods, as_utc(now), admitted).decide()
+    return _Reconcile(job, pods, as_utc(now), admitted, rejected).decide()
 
 
 def status_patch(observed: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -325,7 +331,12 @@ class _Reconcile:
     """One run of `decide`; the steps share the inputs and the working ledger."""
 
     def __init__(
-        self, job: ObservedJob, pods: Sequence[ObservedPod], now: datetime, admitted: bool
+        self,
+        job: ObservedJob,
+        pods: Sequence[ObservedPod],
+        now: datetime,
+        admitted: bool,
+        rejected: str | None = None,
     ) -> None:
         self.job = job
         self.now = now
@@ -336,6 +347,8 @@ class _Reconcile:
         self.observed_phase = observed_phase if observed_phase in get_args(Phase) else None
         self.was_terminal = self.observed_phase in TERMINAL_PHASES
         self.spec, self.invalid = _parse_spec(job.spec)
+        if self.invalid is None and rejected is not None:
+            self.invalid = rejected
         self.knobs = _Knobs.of(self.spec, job.spec)
         self.ledger = _Ledger.from_status(self.observed)
         # What the observed status already records: pods below these

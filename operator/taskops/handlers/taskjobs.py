@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from taskops.api.taskjob import KIND
 from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
 from taskops.core.observed import observe_job, observe_pod
 from taskops.core.taskjob import (
@@ -35,7 +36,7 @@ from taskops.core.taskjob import (
     RemoveJobFinalizer,
     decide,
 )
-from taskops.kube.client import Gone, KubeClient
+from taskops.kube.client import Gone, KubeClient, PodRejected
 from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of
 from taskops.metrics import Metrics
 from taskops.workqueue import WorkQueue
@@ -43,7 +44,6 @@ from taskops.workqueue import WorkQueue
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PLURAL = "taskjobs"
-KIND = "TaskJob"
 
 
 class TaskJobReconciler:
@@ -58,6 +58,13 @@ class TaskJobReconciler:
         self.jobs = ObjectStore()
         self.pods = OwnedStore()
         self.queue: WorkQueue[Key] = WorkQueue()
+        # Pod templates the API server refused, by job uid, until the job's
+        # status says Invalid (terminal, so the entry is then dropped).
+        self.rejections: dict[str, str] = {}
+        # Jobs whose last status write failed: its outcome is unknown, so the
+        # next reconcile reads the job again instead of trusting the store.
+        self.stale: set[Key] = set()
+        self.warm = False
 
     # ------------------------------------------------------------------ watch events
     def on_job_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -65,6 +72,8 @@ class TaskJobReconciler:
         if event_type == "DELETED":
             self.jobs.delete(body)
             self.metrics.phases.forget(body["metadata"]["uid"])
+            self.rejections.pop(body["metadata"]["uid"], None)
+            self.queue.add(key_of(body))  # pods left behind get released
             return
         if self.jobs.upsert(dict(body)):
             self.queue.add(key_of(body))
@@ -86,15 +95,26 @@ class TaskJobReconciler:
 
     async def reconcile(self, key: Key) -> None:
         """One pass for one TaskJob; raises on API errors (the worker retries)."""
+        namespace, name = key
+        if key in self.stale:
+            fresh = await self._call(self.kube.get_custom, PLURAL, namespace, name)
+            self.stale.discard(key)
+            if fresh is None:
+                self.jobs.delete(self.jobs.get(key) or {"metadata": {"name": name,
+                                                                      "namespace": namespace}})
+            else:
+                self.jobs.upsert(fresh)
         body = self.jobs.get(key)
         if body is None:
+            await self._release_orphans(namespace, name)
             return
-        namespace, name = key
         with self.metrics.reconcile(KIND):
             job = observe_job(body)
             observed = [p for p in (observe_pod(b) for b in self.pods.owned_by(job.uid)) if p]
             now = self.clock()
-            decision = decide(job, observed, now)
+            decision = decide(job, observed, now, rejected=self.rejections.get(job.uid))
+            if decision.status.get("phase") in ("Succeeded", "Failed"):
+                self.rejections.pop(job.uid, None)
             await self._apply(key, body, decision)
         phase = decision.status.get("phase")
         if phase:
@@ -114,13 +134,24 @@ class TaskJobReconciler:
                                            old_status, decision.status)
             except Gone:
                 return
+            except Exception:
+                self.stale.add(key)
+                raise
             if updated is not None:
                 self.jobs.upsert(updated)
                 body = updated
         for action in decision.actions:
             match action:
                 case CreatePod(manifest=manifest):
-                    created = await self._call(self.kube.create_pod, namespace, manifest)
+                    try:
+                        created = await self._call(self.kube.create_pod, namespace, manifest)
+                    except PodRejected as refusal:
+                        # The next pass turns this into Failed/Invalid.
+                        self.rejections[meta["uid"]] = f"spec.template: {refusal}"
+                        self.queue.add(key)
+                        log.warning("%s/%s: pod template refused: %s", namespace, name,
+                                    refusal)
+                        break
                     if created is not None:
                         self.pods.upsert(created)
                         log.info("%s/%s: created pod %s", namespace, name,
@@ -148,6 +179,17 @@ class TaskJobReconciler:
                     log.info("%s/%s: deleted after ttlSecondsAfterFinished", namespace, name)
         for observation in decision.observations:
             self._record(observation)
+
+    async def _release_orphans(self, namespace: str, job_name: str) -> None:
+        """Release pods of a TaskJob that is gone (a pod created while its job
+        was being deleted); the garbage collector then removes them."""
+        if not self.warm:
+            return
+        for body in self.pods.owned_by_name(namespace, KIND, job_name):
+            finalizers = list(body["metadata"].get("finalizers") or [])
+            if POD_FINALIZER in finalizers:
+                await self._call(self.kube.remove_pod_finalizer, namespace,
+                                 body["metadata"]["name"], POD_FINALIZER, finalizers)
 
     def _pod_finalizers(self, owner_uid: str, pod: str) -> list[str] | None:
         for body in self.pods.owned_by(owner_uid):

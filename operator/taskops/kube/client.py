@@ -16,20 +16,24 @@ import logging
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from taskops.api.taskjob import GROUP, VERSION
+from taskops.core.taskjob import status_patch
+
 log = logging.getLogger(__name__)
-
-GROUP = "taskops.dev"
-VERSION = "v1alpha1"
-
 
 class Gone(Exception):
     """The object no longer exists."""
+
+
+class PodRejected(Exception):
+    """The API server refused a pod as invalid (or against PodSecurity): a
+    spec the user must fix, not a failure to retry."""
 
 
 def load_api_client(kubeconfig: str | None, pool_size: int) -> k8s.ApiClient:
@@ -37,30 +41,17 @@ def load_api_client(kubeconfig: str | None, pool_size: int) -> k8s.ApiClient:
     configuration = k8s.Configuration()
     if kubeconfig is None:
         try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
         except k8s_config.ConfigException:
-            k8s_config.load_kube_config(client_configuration=configuration)
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
     else:
-        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration)
     # One connection per worker thread, or threads queue on the pool.
     configuration.connection_pool_maxsize = pool_size
     return k8s.ApiClient(configuration)
-
-
-def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """The RFC 7386 merge patch that turns `old` into `new` (empty: nothing changed)."""
-    patch: dict[str, Any] = {}
-    for key in old.keys() - new.keys():
-        patch[key] = None
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, Mapping) and isinstance(before, Mapping):
-            nested = merge_patch(before, value)
-            if nested:
-                patch[key] = nested
-        elif key not in old or before != value:
-            patch[key] = value
-    return patch
 
 
 def _status(err: ApiException) -> int:
@@ -93,6 +84,15 @@ class KubeClient:
             else self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kw),
         )
 
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _json(self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, _preload_content=False))
+        except ApiException as err:
+            if _status(err) == 404:
+                return None
+            raise
+
     @staticmethod
     def _paginate(call: Any, **params: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -108,10 +108,15 @@ class KubeClient:
     def create_pod(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
         """Create the pod; None when it already exists (a retried or duplicate create)."""
         try:
-            created = self.core.create_namespaced_pod(namespace, manifest, _preload_content=False)
+            created = self.core.create_namespaced_pod(
+                namespace, cast(Any, manifest), _preload_content=False)
         except ApiException as err:
             if _status(err) == 409:
                 return None
+            message = _message(err)
+            if _status(err) in (400, 422) or (
+                    _status(err) == 403 and "violates PodSecurity" in message):
+                raise PodRejected(message) from err
             raise
         body: dict[str, Any] = _json(created)
         return body
@@ -149,8 +154,8 @@ class KubeClient:
         A merge patch needs no resourceVersion: one reconcile at a time owns an
         object's status, so last-writer-wins is the intended semantics.
         """
-        patch = merge_patch(old, new)
-        if not patch:
+        patch = status_patch(old, new)
+        if patch is None:
             return None
         try:
             updated = self.custom.patch_namespaced_custom_object_status(
@@ -234,7 +239,7 @@ class KubeClient:
             "count": 1,
         }
         try:
-            self.core.create_namespaced_event(meta["namespace"], event)
+            self.core.create_namespaced_event(meta["namespace"], cast(Any, event))
         except ApiException as err:
             # Events are best effort: a terminating namespace refuses them.
             log.debug("event %s on %s/%s not posted: %s", reason, meta["namespace"],
@@ -271,6 +276,16 @@ class KubeClient:
                 if _status(err) != 422:
                     raise
         raise RuntimeError(f"could not remove finalizer {finalizer}: the list kept changing")
+
+
+def _message(err: ApiException) -> str:
+    """The API server's own message from an error response."""
+    import json
+
+    try:
+        return str(json.loads(err.body or "{}").get("message") or err.reason)
+    except ValueError:
+        return str(err.body or err.reason)
 
 
 def _json(response: Any) -> dict[str, Any]:

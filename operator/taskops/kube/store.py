@@ -111,5 +111,17 @@ class OwnedStore:
     def owned_by(self, uid: str) -> list[Body]:
         return list(self._by_owner.get(uid, {}).values())
 
+    def owned_by_name(self, namespace: str, kind: str, name: str) -> list[Body]:
+        """Objects whose controller is `kind` `name` in `namespace`, whatever its uid."""
+        found: list[Body] = []
+        for group in self._by_owner.values():
+            for body in group.values():
+                owner = self.controller_of(body)
+                if (owner is not None and owner.get("kind") == kind
+                        and owner.get("name") == name
+                        and body["metadata"].get("namespace") == namespace):
+                    found.append(body)
+        return found
+
     def __len__(self) -> int:
         return len(self._owner_of)
