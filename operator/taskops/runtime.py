@@ -25,6 +25,7 @@ from taskops.health import HealthState, heartbeat, start_health_server
 from taskops.kube.client import KubeClient, load_api_client
 from taskops.metrics import Metrics, start_metrics_server
 from taskops.settings import Settings
+from taskops.workqueue import work
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ async def run_operator(settings: Settings) -> None:
     beat = asyncio.create_task(heartbeat(health))
 
     await warm_caches(reconciler, kube, settings, executor)
-    worker_tasks = [asyncio.create_task(reconciler.worker(), name=f"taskjob-worker-{i}")
+    worker_tasks = [asyncio.create_task(work(reconciler.queue, reconciler.reconcile, log),
+                                        name=f"taskjob-worker-{i}")
                     for i in range(workers)]
     health.set_leader(True)
     metrics.set_leader(settings.identity, True)

@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import logging
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -130,3 +131,25 @@ class WorkQueue(Generic[K]):
     @property
     def in_flight(self) -> int:
         return len(self._processing)
+
+
+async def work(queue: WorkQueue[K], reconcile: Callable[[K], Awaitable[None]],
+               log: logging.Logger) -> None:
+    """One worker: take keys and reconcile them until the queue shuts down.
+
+    A failed reconcile is retried with per-key exponential backoff; a
+    successful one resets it.
+    """
+    while True:
+        try:
+            key = await queue.get()
+        except ShutDown:
+            return
+        try:
+            await reconcile(key)
+            queue.forget(key)
+        except Exception:
+            delay = queue.add_rate_limited(key)
+            log.exception("%s: reconcile failed; retrying in %.0fs", key, delay)
+        finally:
+            queue.done(key)

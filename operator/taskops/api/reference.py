@@ -66,7 +66,8 @@ def render(readme: str) -> str:
         start, end = f"<!-- reference:{kind}:start -->", f"<!-- reference:{kind}:end -->"
         pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
         replacement = f"{start}\n{table(descriptor)}\n{end}"
-        readme = pattern.sub(lambda _: replacement, readme)
+        # A literal replacement: the table must not be read as a regex template.
+        readme = pattern.sub(replacement.replace("\\", "\\\\"), readme)
     return readme
 
 

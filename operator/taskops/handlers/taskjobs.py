@@ -206,22 +206,3 @@ class TaskJobReconciler:
                 self.metrics.attempts.labels(outcome=outcome).inc()
                 if retried:
                     self.metrics.retries.inc()
-
-    # ------------------------------------------------------------------ workers
-    async def worker(self) -> None:
-        """Take keys from the queue until it shuts down."""
-        from taskops.workqueue import ShutDown
-
-        while True:
-            try:
-                key = await self.queue.get()
-            except ShutDown:
-                return
-            try:
-                await self.reconcile(key)
-                self.queue.forget(key)
-            except Exception:
-                delay = self.queue.add_rate_limited(key)
-                log.exception("%s/%s: reconcile failed; retrying in %.0fs", *key, delay)
-            finally:
-                self.queue.done(key)
