@@ -289,3 +289,18 @@ def test_phase_changes_are_events_in_kubectl_describe_and_metrics_count_them(
     assert taskops.metric("taskops_reconcile_duration_seconds_count", kind="TaskJob") > 0
     code, body = taskops.health("/healthz")
     assert code == 200 and json.loads(body)["leader"] is True
+
+
+def test_sigterm_stops_the_operator_cleanly_and_work_resumes_after_restart(
+        k: Kubectl, namespace: str, taskops: OperatorProcess):
+    k.apply(taskjob("survivor", "sleep 3; echo -n survived > /dev/termination-log"), namespace)
+    wait_phase(k, namespace, "survivor", "Running")
+    started = time.monotonic()
+    code = taskops.stop()  # SIGTERM
+    assert code == 0, taskops.logs()
+    assert time.monotonic() - started < 25, "exit within the pod's default grace period"
+    assert "taskops stopped" in taskops.logs()
+    taskops.start()
+    st = wait_phase(k, namespace, "survivor", TERMINAL)
+    assert st["phase"] == "Succeeded" and st["result"] == "survived"
+    assert st["attemptCount"] == 1
