@@ -21,6 +21,7 @@ from kopf._core.intents.registries import SmartOperatorRegistry  # not re-export
 from taskops.api.taskjob import GROUP, VERSION
 from taskops.core.labels import LABEL_TASKJOB_UID
 from taskops.handlers.taskjobs import TaskJobReconciler
+from taskops.handlers.taskschedules import TaskScheduleReconciler
 from taskops.health import HealthState, heartbeat, start_health_server
 from taskops.kube.client import KubeClient, load_api_client
 from taskops.metrics import Metrics, start_metrics_server
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_DRAIN_SECONDS = 20.0
 
 
-def build_registry(reconciler: TaskJobReconciler, settings: Settings,
+def build_registry(reconciler: TaskJobReconciler, schedules: TaskScheduleReconciler,
                    health: HealthState) -> kopf.OperatorRegistry:
     # The "smart" registry brings kopf's default login handlers (kubeconfig, in-cluster).
     registry = SmartOperatorRegistry()
@@ -52,6 +53,12 @@ def build_registry(reconciler: TaskJobReconciler, settings: Settings,
     async def taskjob_event(event: kopf.RawEvent, **_: Any) -> None:
         health.saw_event("TaskJob")
         reconciler.on_job_event(event.get("type"), event["object"])
+        schedules.on_run_event(event.get("type"), event["object"])
+
+    @kopf.on.event(GROUP, VERSION, "taskschedules", registry=registry)
+    async def taskschedule_event(event: kopf.RawEvent, **_: Any) -> None:
+        health.saw_event("TaskSchedule")
+        schedules.on_schedule_event(event.get("type"), event["object"])
 
     @kopf.on.event("v1", "pods", labels={LABEL_TASKJOB_UID: kopf.PRESENT}, registry=registry)
     async def pod_event(event: kopf.RawEvent, **_: Any) -> None:
@@ -61,8 +68,9 @@ def build_registry(reconciler: TaskJobReconciler, settings: Settings,
     return registry
 
 
-async def warm_caches(reconciler: TaskJobReconciler, kube: KubeClient,
-                      settings: Settings, executor: ThreadPoolExecutor) -> None:
+async def warm_caches(reconciler: TaskJobReconciler, schedules: TaskScheduleReconciler,
+                      kube: KubeClient, settings: Settings,
+                      executor: ThreadPoolExecutor) -> None:
     """List pods and TaskJobs once before reconciling.
 
     A job reconciled before its pods are known would look like it has none;
@@ -77,8 +85,14 @@ async def warm_caches(reconciler: TaskJobReconciler, kube: KubeClient,
         jobs = await loop.run_in_executor(executor, kube.list_custom, "taskjobs", namespace)
         for job in jobs:
             reconciler.on_job_event(None, job)
+            schedules.on_run_event(None, job)
+        found = await loop.run_in_executor(executor, kube.list_custom, "taskschedules",
+                                           namespace)
+        for schedule in found:
+            schedules.on_schedule_event(None, schedule)
     reconciler.warm = True
-    log.info("caches warm: %d TaskJobs, %d pods", len(reconciler.jobs), len(reconciler.pods))
+    log.info("caches warm: %d TaskJobs, %d pods, %d TaskSchedules", len(reconciler.jobs),
+             len(reconciler.pods), len(schedules.schedules))
 
 
 async def run_operator(settings: Settings) -> None:
@@ -96,13 +110,17 @@ async def run_operator(settings: Settings) -> None:
     health_server = start_health_server(settings, health)
     metrics_server = start_metrics_server(settings, metrics)
     reconciler = TaskJobReconciler(kube, executor, metrics)
-    registry = build_registry(reconciler, settings, health)
+    schedules = TaskScheduleReconciler(kube, executor, metrics)
+    registry = build_registry(reconciler, schedules, health)
     beat = asyncio.create_task(heartbeat(health))
 
-    await warm_caches(reconciler, kube, settings, executor)
+    await warm_caches(reconciler, schedules, kube, settings, executor)
     worker_tasks = [asyncio.create_task(work(reconciler.queue, reconciler.reconcile, log),
                                         name=f"taskjob-worker-{i}")
                     for i in range(workers)]
+    worker_tasks += [asyncio.create_task(work(schedules.queue, schedules.reconcile, log),
+                                         name=f"taskschedule-worker-{i}")
+                     for i in range(max(2, workers // 4))]
     health.set_leader(True)
     metrics.set_leader(settings.identity, True)
     health.mark_ready()
@@ -119,6 +137,7 @@ async def run_operator(settings: Settings) -> None:
         # Stop taking work; let the reconciles in flight finish their writes.
         health.mark_stopping()
         reconciler.queue.shut_down()
+        schedules.queue.shut_down()
         done, pending = await asyncio.wait(worker_tasks, timeout=SHUTDOWN_DRAIN_SECONDS)
         for task in pending:
             task.cancel()

@@ -198,13 +198,26 @@ class KubeClient:
             finalizer, None,
         )
 
-    def delete_custom(self, plural: str, namespace: str, name: str, uid: str) -> None:
+    def create_custom(self, plural: str, namespace: str,
+                      manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create the object; None when it already exists (names are deterministic)."""
+        try:
+            created = self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, cast(Any, manifest), _preload_content=False)
+        except ApiException as err:
+            if _status(err) == 409:
+                return None
+            raise
+        return _json(created)
+
+    def delete_custom(self, plural: str, namespace: str, name: str, uid: str,
+                      propagation: str = "Background") -> None:
         """Delete the object if it is still the one we decided about (uid precondition)."""
         try:
             self.custom.delete_namespaced_custom_object(
                 GROUP, VERSION, namespace, plural, name,
                 body=k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid),
-                                         propagation_policy="Background"))
+                                         propagation_policy=propagation))
         except ApiException as err:
             if _status(err) not in (404, 409):
                 raise

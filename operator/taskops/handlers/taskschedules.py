@@ -1,0 +1,124 @@
+"""The TaskSchedule reconciler: read, let `decide_schedule` decide, apply.
+
+One heap of due times (the work queue's) wakes each schedule exactly when its
+next run is due; there is no timer, thread or task per schedule. Actions go
+before the status write (see `taskops.core.schedule`): `lastScheduleTime` and
+`status.active` then never name a run that was not created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from taskops.api.taskschedule import KIND
+from taskops.core.schedule import (
+    CreateRun,
+    DeleteRun,
+    RunOutcome,
+    ScheduleDecision,
+    decide_schedule,
+    observe_run,
+    observe_schedule,
+)
+from taskops.core.taskjob import EmitEvent
+from taskops.kube.client import Gone, KubeClient
+from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of
+from taskops.metrics import Metrics
+from taskops.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PLURAL = "taskschedules"
+RUN_PLURAL = "taskjobs"
+
+
+class TaskScheduleReconciler:
+    """Holds the observed TaskSchedules and their runs; reconciles one at a time."""
+
+    def __init__(self, kube: KubeClient, executor: Executor, metrics: Metrics,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.kube = kube
+        self.executor = executor
+        self.metrics = metrics
+        self.clock = clock
+        self.schedules = ObjectStore()
+        self.runs = OwnedStore()
+        self.queue: WorkQueue[Key] = WorkQueue()
+
+    # ------------------------------------------------------------------ watch events
+    def on_schedule_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.metrics.saw_event(KIND)
+        if event_type == "DELETED":
+            self.schedules.delete(body)
+            return
+        if self.schedules.upsert(dict(body)):
+            self.queue.add(key_of(body))
+
+    def on_run_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A TaskJob changed: if a schedule controls it, that schedule looks again."""
+        owner = OwnedStore.controller_of(body)
+        if owner is None or owner.get("kind") != KIND:
+            return
+        if event_type == "DELETED":
+            self.runs.delete(body)
+        elif not self.runs.upsert(dict(body)):
+            return
+        self.queue.add((body["metadata"]["namespace"], owner["name"]))
+
+    # ------------------------------------------------------------------ reconcile
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+
+    async def reconcile(self, key: Key) -> None:
+        body = self.schedules.get(key)
+        if body is None:
+            return
+        with self.metrics.reconcile(KIND):
+            schedule = observe_schedule(body)
+            runs = [observe_run(b) for b in self.runs.owned_by(schedule.uid)]
+            decision = decide_schedule(schedule, runs, self.clock())
+            await self._apply(key, body, decision)
+        if decision.requeue_after is not None:
+            self.queue.add_after(key, max(decision.requeue_after, 0.01))
+
+    async def _apply(self, key: Key, body: Mapping[str, Any],
+                     decision: ScheduleDecision) -> None:
+        namespace, name = key
+        for action in decision.actions:
+            match action:
+                case CreateRun(manifest=manifest):
+                    created = await self._call(self.kube.create_custom, RUN_PLURAL, namespace,
+                                               manifest)
+                    if created is not None:
+                        self.runs.upsert(created)
+                        log.info("%s/%s: created run %s", namespace, name, action.name)
+                case DeleteRun(name=run, uid=uid, reason=reason, propagation=propagation):
+                    await self._call(self.kube.delete_custom, RUN_PLURAL, namespace, run, uid,
+                                     propagation)
+                    log.info("%s/%s: deleting run %s (%s)", namespace, name, run, reason)
+                case EmitEvent(type=type_, reason=reason, message=message):
+                    await self._call(self.kube.post_event, body, KIND, type_, reason, message,
+                                     self.clock())
+        old_status = body.get("status") or {}
+        if decision.status != old_status:
+            try:
+                updated = await self._call(self.kube.patch_status, PLURAL, namespace, name,
+                                           old_status, decision.status)
+            except Gone:
+                return
+            if updated is not None:
+                self.schedules.upsert(updated)
+        for observation in decision.observations:
+            self._record(observation)
+
+    def _record(self, observation: RunOutcome) -> None:
+        self.metrics.schedule_runs.labels(outcome=observation.outcome).inc(observation.count)
+        if observation.lateness_seconds is not None and observation.outcome == "created":
+            self.metrics.schedule_lateness.observe(max(observation.lateness_seconds, 0.0))
+
