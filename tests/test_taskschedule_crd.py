@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 from schedule_factories import schedule_spec
 from taskops.api import crdgen
-from taskops.api.crdgen import OUTPUT_DIRS, REPO_ROOT
-from taskops.api.crdgen_schedule import COMMAND, TASKSCHEDULE, main, outputs, render_schedule
+from taskops.api.crdgen import OUTPUT_DIRS, REPO_ROOT, TASKSCHEDULE, main, outputs
 from taskops.api.taskschedule import (
     SCHEDULE_SHAPE,
     TIME_ZONE_SHAPE,
@@ -28,7 +27,12 @@ from taskops.api.taskschedule import (
 )
 from taskops.core.cron import ScheduleError, parse_schedule, validate_time_zone
 
+COMMAND = "python -m taskops.api.crdgen"
 REGENERATE = f"run `{COMMAND}` and commit the result"
+
+
+def render_schedule() -> str:
+    return crdgen.render(TASKSCHEDULE)
 # re.ASCII: RE2's \s and \S, which the API server uses, know ASCII whitespace only.
 SCHEDULE_RE = re.compile(python_pattern(SCHEDULE_SHAPE), re.ASCII)
 TIME_ZONE_RE = re.compile(python_pattern(TIME_ZONE_SHAPE), re.ASCII)
@@ -126,7 +130,7 @@ PRINTER_COLUMNS = [
     ("Suspend", "boolean", ".spec.suspend"),
     ("Active", "integer", ".status.activeCount"),
     ("Last", "date", ".status.lastScheduleTime"),
-    ("Next", "date", ".status.nextScheduleTime"),
+    ("Next", "string", ".status.nextScheduleTime"),
     ("Age", "date", ".metadata.creationTimestamp"),
 ]
 

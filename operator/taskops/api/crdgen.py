@@ -29,6 +29,14 @@ import yaml
 from pydantic import BaseModel
 
 from taskops.api.taskjob import GROUP, KIND, PATH_MARK, VERSION, TaskJobSpec, TaskJobStatus
+from taskops.api.taskschedule import KIND as SCHEDULE_KIND
+from taskops.api.taskschedule import (
+    PLURAL as SCHEDULE_PLURAL,
+)
+from taskops.api.taskschedule import (
+    SHORT_NAME as SCHEDULE_SHORT_NAME,
+)
+from taskops.api.taskschedule import TaskScheduleSpec, TaskScheduleStatus
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 OUTPUT_DIRS: Final = (Path("crds"), Path("charts/taskops/crds"))
@@ -91,7 +99,30 @@ TASKJOB: Final = CrdDescriptor(
     ),
 )
 
-DESCRIPTORS: Final[tuple[CrdDescriptor, ...]] = (TASKJOB,)
+TASKSCHEDULE: Final = CrdDescriptor(
+    names=ResourceNames(
+        kind=SCHEDULE_KIND,
+        plural=SCHEDULE_PLURAL,
+        singular="taskschedule",
+        short_names=(SCHEDULE_SHORT_NAME,),
+    ),
+    spec_model=TaskScheduleSpec,
+    status_model=TaskScheduleStatus,
+    description="TaskSchedule creates TaskJobs on a schedule: cron with seconds, time zones, "
+    "jitter, concurrency policies, missed runs, history and manual triggers.",
+    printer_columns=(
+        PrinterColumn("Schedule", "string", ".spec.schedule", "When runs start."),
+        PrinterColumn("TimeZone", "string", ".spec.timeZone", "Time zone of the schedule."),
+        PrinterColumn("Suspend", "boolean", ".spec.suspend", "No new runs while true."),
+        PrinterColumn("Active", "integer", ".status.activeCount", "Runs not yet finished."),
+        PrinterColumn("Last", "date", ".status.lastScheduleTime", "Latest run's scheduled time."),
+        # A string, not a date: kubectl renders a future date as "<invalid>".
+        PrinterColumn("Next", "string", ".status.nextScheduleTime", "Next run's scheduled time."),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
+    ),
+)
+
+DESCRIPTORS: Final[tuple[CrdDescriptor, ...]] = (TASKJOB, TASKSCHEDULE)
 
 
 class SchemaError(ValueError):

@@ -22,6 +22,8 @@ from taskops.api.crdgen import DESCRIPTORS, REPO_ROOT, CrdDescriptor, crd
 README: Final = REPO_ROOT / "README.md"
 # Embedded Kubernetes objects are documented upstream; stop descending there.
 _OPAQUE: Final = "x-kubernetes-preserve-unknown-fields"
+# Documented in their own table already (a TaskJob spec).
+_SEE_ABOVE: Final = frozenset({"taskJobTemplate.spec"})
 
 
 def _type(node: dict[str, Any]) -> str:
@@ -45,8 +47,10 @@ def _rows(node: dict[str, Any], prefix: str) -> Iterator[tuple[str, str, str, st
         if name in required:
             shown = "required"
         description = " ".join(str(child.get("description", "")).split()).replace("|", "\\|")
+        if path in _SEE_ABOVE:
+            description += " The fields of a TaskJob spec (see the TaskJob table)."
         yield path, _type(child), shown, description
-        if child.get("type") == "object" and not child.get(_OPAQUE):
+        if child.get("type") == "object" and not child.get(_OPAQUE) and path not in _SEE_ABOVE:
             yield from _rows(child, path)
 
 
