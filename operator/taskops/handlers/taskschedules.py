@@ -121,4 +121,5 @@ class TaskScheduleReconciler:
         self.metrics.schedule_runs.labels(outcome=observation.outcome).inc(observation.count)
         if observation.lateness_seconds is not None and observation.outcome == "created":
             self.metrics.schedule_lateness.observe(max(observation.lateness_seconds, 0.0))
+            log.debug("run created %.3fs after its start time", observation.lateness_seconds)
 
