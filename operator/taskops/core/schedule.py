@@ -99,6 +99,7 @@ from taskops.api.taskjob import API_VERSION, GROUP, TERMINAL_PHASES, describe_va
 from taskops.api.taskjob import KIND as TASKJOB_KIND
 from taskops.api.taskschedule import KIND as SCHEDULE_KIND
 from taskops.api.taskschedule import TaskScheduleSpec
+from taskops.core.conditions import condition, find_condition
 from taskops.core.cron import (
     EverySchedule,
     Schedule,
@@ -784,24 +785,12 @@ class _Reconcile:
         return [self._condition(kind, *value) for kind, value in conditions.items()]
 
     def _condition(self, kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
-        previous = self._observed_condition(kind)
-        since = self.now
-        if previous is not None and previous.get("status") == status:
-            since = parse_time(previous.get("lastTransitionTime")) or self.now
-        return {
-            "type": kind,
-            "status": status,
-            "observedGeneration": self.schedule.generation,
-            "lastTransitionTime": format_time(since),
-            "reason": reason,
-            "message": message,
-        }
+        return condition(
+            self.schedule.status, kind, status, reason, message, self.schedule.generation, self.now
+        )
 
     def _observed_condition(self, kind: str) -> Mapping[str, Any] | None:
-        for condition in _list(self.schedule.status.get("conditions")):
-            if isinstance(condition, Mapping) and condition.get("type") == kind:
-                return condition
-        return None
+        return find_condition(self.schedule.status, kind)
 
     def _observed_invalid_message(self) -> str | None:
         condition = self._observed_condition("Invalid")

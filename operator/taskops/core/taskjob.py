@@ -61,6 +61,7 @@ from taskops.api.taskjob import (
     describe_validation_error,
 )
 from taskops.core.backoff import retry_delay
+from taskops.core.conditions import condition, find_condition
 from taskops.core.labels import JOB_FINALIZER
 from taskops.core.observed import ObservedJob, ObservedPod, as_utc, format_time, parse_time
 from taskops.core.pods import pod_manifest, template_main_container
@@ -914,24 +915,12 @@ class _Reconcile:
         ]
 
     def _condition(self, kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
-        previous = self._observed_condition(kind)
-        since = self.now
-        if previous is not None and previous.get("status") == status:
-            since = parse_time(previous.get("lastTransitionTime")) or self.now
-        return {
-            "type": kind,
-            "status": status,
-            "observedGeneration": self.job.generation,
-            "lastTransitionTime": format_time(since),
-            "reason": reason,
-            "message": message,
-        }
+        return condition(
+            self.observed, kind, status, reason, message, self.job.generation, self.now
+        )
 
     def _observed_condition(self, kind: str) -> Mapping[str, Any] | None:
-        for condition in _list(self.observed.get("conditions")):
-            if isinstance(condition, Mapping) and condition.get("type") == kind:
-                return condition
-        return None
+        return find_condition(self.observed, kind)
 
     def _drain_warning(self) -> str | None:
         spec = self.spec

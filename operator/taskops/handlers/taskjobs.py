@@ -12,13 +12,11 @@ records the attempt is stored (see the core), so no attempt is ever lost.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from datetime import UTC, datetime
-from functools import partial
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 from taskops.api.taskjob import KIND
 from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
@@ -36,28 +34,23 @@ from taskops.core.taskjob import (
     RemoveJobFinalizer,
     decide,
 )
+from taskops.handlers.base import Reconciler, utc_now
 from taskops.kube.client import Gone, KubeClient, PodRejected
 from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of
 from taskops.metrics import Metrics
-from taskops.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 PLURAL = "taskjobs"
 
 
-class TaskJobReconciler:
+class TaskJobReconciler(Reconciler):
     """Holds the observed TaskJobs and pods and reconciles one job at a time."""
 
     def __init__(self, kube: KubeClient, executor: Executor, metrics: Metrics,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.kube = kube
-        self.executor = executor
-        self.metrics = metrics
-        self.clock = clock
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(kube, executor, metrics, clock)
         self.jobs = ObjectStore()
         self.pods = OwnedStore()
-        self.queue: WorkQueue[Key] = WorkQueue()
         # Pod templates the API server refused, by job uid, until the job's
         # status says Invalid (terminal, so the entry is then dropped).
         self.rejections: dict[str, str] = {}
@@ -90,9 +83,6 @@ class TaskJobReconciler:
         self.queue.add((body["metadata"]["namespace"], owner["name"]))
 
     # ------------------------------------------------------------------ reconcile
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
-
     async def reconcile(self, key: Key) -> None:
         """One pass for one TaskJob; raises on API errors (the worker retries)."""
         namespace, name = key

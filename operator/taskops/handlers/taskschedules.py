@@ -8,13 +8,11 @@ before the status write (see `taskops.core.schedule`): `lastScheduleTime` and
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from datetime import UTC, datetime
-from functools import partial
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 from taskops.api.taskschedule import KIND
 from taskops.core.schedule import (
@@ -27,29 +25,24 @@ from taskops.core.schedule import (
     observe_schedule,
 )
 from taskops.core.taskjob import EmitEvent
+from taskops.handlers.base import Reconciler, utc_now
 from taskops.kube.client import Gone, KubeClient
 from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of
 from taskops.metrics import Metrics
-from taskops.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 PLURAL = "taskschedules"
 RUN_PLURAL = "taskjobs"
 
 
-class TaskScheduleReconciler:
+class TaskScheduleReconciler(Reconciler):
     """Holds the observed TaskSchedules and their runs; reconciles one at a time."""
 
     def __init__(self, kube: KubeClient, executor: Executor, metrics: Metrics,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.kube = kube
-        self.executor = executor
-        self.metrics = metrics
-        self.clock = clock
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(kube, executor, metrics, clock)
         self.schedules = ObjectStore()
         self.runs = OwnedStore()
-        self.queue: WorkQueue[Key] = WorkQueue()
 
     # ------------------------------------------------------------------ watch events
     def on_schedule_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -72,9 +65,6 @@ class TaskScheduleReconciler:
         self.queue.add((body["metadata"]["namespace"], owner["name"]))
 
     # ------------------------------------------------------------------ reconcile
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
-
     async def reconcile(self, key: Key) -> None:
         body = self.schedules.get(key)
         if body is None:
