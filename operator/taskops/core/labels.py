@@ -34,3 +34,13 @@ POD_FINALIZER: Final = f"{GROUP}/attempt-record"
 
 JOB_FINALIZER: Final = f"{GROUP}/drain"
 """On TaskJobs: held until the job's pods are drained on deletion."""
+
+# TaskSchedule's keys.
+LABEL_SCHEDULE: Final = f"{GROUP}/schedule"
+"""On runs: the schedule's name (truncated with a hash past 63 chars)."""
+LABEL_SCHEDULE_UID: Final = f"{GROUP}/schedule-uid"
+"""On runs: the schedule's uid, exact; the selector to list a schedule's runs by."""
+ANNOTATION_SCHEDULED_TIME: Final = f"{GROUP}/scheduled-time"
+"""On scheduled runs: the instant the run is for (RFC 3339, UTC)."""
+ANNOTATION_TRIGGER: Final = f"{GROUP}/trigger"
+"""On a schedule: set to a new value to start one run now. On that run: the value."""

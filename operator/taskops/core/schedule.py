@@ -95,7 +95,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from taskops.api.taskjob import API_VERSION, GROUP, TERMINAL_PHASES, describe_validation_error
+from taskops.api.taskjob import API_VERSION, TERMINAL_PHASES, describe_validation_error
 from taskops.api.taskjob import KIND as TASKJOB_KIND
 from taskops.api.taskschedule import KIND as SCHEDULE_KIND
 from taskops.api.taskschedule import TaskScheduleSpec
@@ -110,20 +110,15 @@ from taskops.core.cron import (
     parse_schedule,
     validate_time_zone,
 )
+from taskops.core.labels import (
+    ANNOTATION_SCHEDULED_TIME,
+    ANNOTATION_TRIGGER,
+    LABEL_SCHEDULE,
+    LABEL_SCHEDULE_UID,
+)
 from taskops.core.observed import EPOCH, as_utc, format_time, parse_time
 from taskops.core.pods import HASH_LENGTH, job_label_value, short_hash
 from taskops.core.taskjob import EmitEvent
-
-# The label and annotation keys TaskSchedule adds; they belong with the others
-# in taskops.core.labels and live here only until that file is free to edit.
-LABEL_SCHEDULE: Final = f"{GROUP}/schedule"
-"""On runs: the schedule's name (truncated with a hash past 63 chars)."""
-LABEL_SCHEDULE_UID: Final = f"{GROUP}/schedule-uid"
-"""On runs: the schedule's uid, exact; the selector to list a schedule's runs by."""
-ANNOTATION_SCHEDULED_TIME: Final = f"{GROUP}/scheduled-time"
-"""On scheduled runs: the instant the run is for (RFC 3339, UTC)."""
-ANNOTATION_TRIGGER: Final = f"{GROUP}/trigger"
-"""On a schedule: set to a new value to start one run now. On that run: the value."""
 
 RUN_NAME_MAX: Final = 52
 """Longest run name, as CronJob keeps its Jobs' names: leaves room for pod suffixes."""
