@@ -100,3 +100,12 @@ def test_a_pod_security_violation_ends_invalid_naming_the_template(
     st = wait_phase(k, namespace, "privileged", ("Succeeded", "Failed"), timeout=60)
     assert st["phase"] == "Failed" and st["reason"] == "Invalid", st
     assert "PodSecurity" in st["message"] and "spec.template" in st["message"], st["message"]
+
+
+def test_a_probe_on_a_port_name_the_container_does_not_declare_ends_invalid(
+        k: Kubectl, namespace: str, taskops: OperatorProcess):
+    k.apply(taskjob("no-port", "sleep 1", probes={"http": {"port": "web"}}), namespace)
+    st = wait_phase(k, namespace, "no-port", ("Succeeded", "Failed"), timeout=60)
+    assert st["phase"] == "Failed" and st["reason"] == "Invalid", st
+    assert st["message"].startswith("spec.probes.http.port"), st["message"]
+    assert not k.list("pods", namespace), "no pod is created for an invalid spec"

@@ -1128,3 +1128,29 @@ def test_a_pod_template_the_api_server_rejects_fails_the_job_invalid() -> None:
     # Terminal stays terminal once the refusal is no longer passed.
     again = decide(make_job(spec, status=status), [], at(2))
     assert again.status["phase"] == "Failed" and not of_type(again, CreatePod)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"probes": {"http": {"port": "web"}}}, "spec.probes.http.port"),
+        (
+            {"shutdown": {"drain": {"httpGet": {"path": "/drain", "port": "admin"}}}},
+            "spec.shutdown.drain.httpGet.port",
+        ),
+    ],
+)
+def test_a_named_port_the_main_container_does_not_declare_is_invalid(
+    overrides: dict[str, Any], field: str
+) -> None:
+    status = Story(job_spec(**overrides)).step(T0).status
+    assert (status["phase"], status["reason"]) == ("Failed", "Invalid")
+    assert status["message"].startswith(field), status["message"]
+
+
+def test_a_named_port_the_main_container_declares_is_fine() -> None:
+    spec = job_spec(probes={"http": {"port": "web"}})
+    spec["template"]["spec"]["containers"][0]["ports"] = [{"name": "web", "containerPort": 80}]
+    decision = Story(spec).step(T0)
+    assert decision.status["phase"] != "Failed"
+    assert of_type(decision, CreatePod)

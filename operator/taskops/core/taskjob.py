@@ -946,9 +946,38 @@ class _Reconcile:
 
 def _parse_spec(raw: Mapping[str, Any]) -> tuple[TaskJobSpec | None, str | None]:
     try:
-        return TaskJobSpec.model_validate(raw), None
+        spec = TaskJobSpec.model_validate(raw)
     except ValidationError as exc:
         return None, describe_validation_error(exc)
+    return spec, _named_port_problem(spec)
+
+
+def _named_port_problem(spec: TaskJobSpec) -> str | None:
+    """A probe or drain hook aimed at a port name the main container does not declare.
+
+    The schema and the API server both accept it; the kubelet would then fail
+    every probe (killing each attempt) or skip the drain, so it is Invalid.
+    """
+    container = template_main_container(spec) or {}
+    ports = container.get("ports")
+    declared = {
+        str(port.get("name"))
+        for port in (ports if isinstance(ports, list) else [])
+        if isinstance(port, Mapping) and port.get("name")
+    }
+    aimed: list[tuple[str, object]] = []
+    if spec.probes is not None and spec.probes.http is not None:
+        aimed.append(("spec.probes.http.port", spec.probes.http.port))
+    drain = spec.shutdown.drain
+    if drain is not None and drain.http_get is not None:
+        aimed.append(("spec.shutdown.drain.httpGet.port", drain.http_get.get("port")))
+    for path, port in aimed:
+        if isinstance(port, str) and port not in declared:
+            return (
+                f"{path}: the main container declares no port named {port!r} "
+                f"(its ports: {', '.join(sorted(declared)) or 'none'})"
+            )
+    return None
 
 
 def _retryable_exit(spec: TaskJobSpec, exit_code: int | None) -> bool:
