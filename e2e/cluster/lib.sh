@@ -13,7 +13,7 @@ BRIDGE=taskops0
 CTR_SOCK=$STATE/containerd/containerd.sock
 KUBECONFIG_ADMIN=$STATE/admin.kubeconfig
 # Components in start order; down stops them in reverse.
-COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet"
+COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy"
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -20,8 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported late: `--help` and bad flags answer without loading kopf.
     from taskops.runtime import run_operator
 
-    asyncio.run(run_operator(settings))
-    return 0
+    return asyncio.run(run_operator(settings))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,6 +25,7 @@ from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.handlers.taskschedules import TaskScheduleReconciler
 from taskops.health import HealthState, heartbeat, start_health_server
 from taskops.kube.client import KubeClient, load_api_client
+from taskops.leader import LeaderElector
 from taskops.metrics import Metrics, start_metrics_server
 from taskops.settings import Settings
 from taskops.workqueue import work
@@ -95,16 +97,28 @@ async def warm_caches(reconciler: TaskJobReconciler, schedules: TaskScheduleReco
              len(reconciler.pods), len(schedules.schedules))
 
 
-async def run_operator(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT, then finish in-flight writes and return."""
+async def run_operator(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT, finish in-flight writes, return the exit status.
+
+    With leader election, reconcile only while holding the Lease: stand by
+    (ready) until it is ours, and if it is lost stop at once and return 1.
+    """
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig  # for kopf's own login
     if settings.log_level != "DEBUG":
         # kopf logs every handled watch event at INFO: a line per pod change.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # Our own handlers from the start: as PID 1 of its container the process
+    # would otherwise ignore SIGTERM until kopf installs its handlers, so a
+    # standby would hold up every rollout for the whole grace period.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     workers = settings.worker_limit or 16
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taskops-api")
-    kube = KubeClient(load_api_client(settings.kubeconfig, pool_size=workers))
+    api = load_api_client(settings.kubeconfig, pool_size=workers)
+    kube = KubeClient(api)
     metrics = Metrics()
     health = HealthState(identity=settings.identity)
     health_server = start_health_server(settings, health)
@@ -113,36 +127,81 @@ async def run_operator(settings: Settings) -> None:
     schedules = TaskScheduleReconciler(kube, executor, metrics)
     registry = build_registry(reconciler, schedules, health)
     beat = asyncio.create_task(heartbeat(health))
+    elector = LeaderElector(settings, api, executor) if settings.leader_election else None
+    worker_tasks: list[asyncio.Task[None]] = []
+    holding: asyncio.Task[None] | None = None
+    lost = False
 
-    await warm_caches(reconciler, schedules, kube, settings, executor)
-    worker_tasks = [asyncio.create_task(work(reconciler.queue, reconciler.reconcile, log),
-                                        name=f"taskjob-worker-{i}")
-                    for i in range(workers)]
-    worker_tasks += [asyncio.create_task(work(schedules.queue, schedules.reconcile, log),
-                                         name=f"taskschedule-worker-{i}")
-                     for i in range(max(2, workers // 4))]
-    health.set_leader(True)
-    metrics.set_leader(settings.identity, True)
-    health.mark_ready()
-    log.info("taskops running: identity=%s namespaces=%s workers=%d", settings.identity,
-             ",".join(settings.namespaces) or "<all>", workers)
+    async def keep_leading() -> None:
+        nonlocal lost
+        assert elector is not None
+        try:
+            await elector.hold()
+        except Exception:
+            # Unwatched leadership could mean two leaders: count it as lost.
+            log.exception("leader election failed")
+        lost = True
+        health.set_leader(False)
+        metrics.set_leader(settings.identity, False)
+        stop.set()
+
     try:
-        await kopf.operator(
-            registry=registry,
-            standalone=True,
-            clusterwide=settings.watches_all_namespaces,
-            namespaces=settings.namespaces,
-        )
+        if elector is not None:
+            # Ready while standing by: readiness is health, not leadership, or a
+            # RollingUpdate would wait forever for a pod that cannot lead yet.
+            metrics.set_leader(settings.identity, False)
+            health.mark_ready()
+            acquiring = asyncio.create_task(elector.acquire())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not acquiring.done():
+                acquiring.cancel()
+                log.info("taskops stopped while standing by")
+                return 0
+            holding = asyncio.create_task(keep_leading())
+        await warm_caches(reconciler, schedules, kube, settings, executor)
+        worker_tasks += [asyncio.create_task(work(reconciler.queue, reconciler.reconcile, log),
+                                             name=f"taskjob-worker-{i}")
+                         for i in range(workers)]
+        worker_tasks += [asyncio.create_task(work(schedules.queue, schedules.reconcile, log),
+                                             name=f"taskschedule-worker-{i}")
+                         for i in range(max(2, workers // 4))]
+        health.set_leader(True)
+        metrics.set_leader(settings.identity, True)
+        health.mark_ready()
+        log.info("taskops running: identity=%s namespaces=%s workers=%d", settings.identity,
+                 ",".join(settings.namespaces) or "<all>", workers)
+        if not stop.is_set():
+            await kopf.operator(
+                registry=registry,
+                standalone=True,
+                clusterwide=settings.watches_all_namespaces,
+                namespaces=settings.namespaces,
+                stop_flag=stop,
+            )
     finally:
-        # Stop taking work; let the reconciles in flight finish their writes.
+        if holding is not None:
+            holding.cancel()
         health.mark_stopping()
+        if lost:
+            # Another replica may lead by now: no write may follow, not even a drain.
+            for task in worker_tasks:
+                task.cancel()
+        # Stop taking work; let the reconciles in flight finish their writes.
         reconciler.queue.shut_down()
         schedules.queue.shut_down()
-        done, pending = await asyncio.wait(worker_tasks, timeout=SHUTDOWN_DRAIN_SECONDS)
-        for task in pending:
-            task.cancel()
-        log.info("taskops stopped: %d workers drained, %d cancelled", len(done), len(pending))
+        if worker_tasks:
+            done, pending = await asyncio.wait(worker_tasks, timeout=SHUTDOWN_DRAIN_SECONDS)
+            for task in pending:
+                task.cancel()
+            log.info("taskops stopped: %d workers drained, %d cancelled", len(done),
+                     len(pending))
+        if elector is not None and not lost:
+            # After the drain, so that no write of ours follows the standby's first.
+            await loop.run_in_executor(None, elector.release)
         beat.cancel()
         executor.shutdown(wait=False, cancel_futures=True)
         health_server.stop()
         metrics_server.stop()
+    return 1 if lost else 0
