@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "taskops"
 MANIFESTS = ROOT / "deploy" / "taskops.yaml"
 DOCS = ROOT / "docs" / "install.md"
+README = ROOT / "README.md"
 RELEASE = "taskops"
 NAMESPACE = "taskops-system"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion): the plain
@@ -131,7 +132,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only report stale files")
     args = parser.parse_args()
-    wanted = {MANIFESTS: render_manifests(), DOCS: docs_with_table(DOCS.read_text())}
+    wanted = {MANIFESTS: render_manifests(), DOCS: docs_with_table(DOCS.read_text()),
+              README: docs_with_table(README.read_text())}
     stale = [path for path, text in wanted.items()
              if not path.exists() or path.read_text() != text]
     if args.check:

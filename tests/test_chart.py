@@ -373,6 +373,9 @@ def test_deploy_manifests_and_docs_table_are_fresh() -> None:
     docs = render_module.DOCS.read_text()
     if docs != render_module.docs_with_table(docs):
         stale.append("docs/install.md (values table)")
+    readme = render_module.README.read_text()
+    if readme != render_module.docs_with_table(readme):
+        stale.append("README.md (values table)")
     assert not stale, f"stale: {', '.join(stale)}: run deploy/render and commit the result"
 
 
