@@ -16,7 +16,7 @@ venv: .venv/.installed
 test: unit e2e
 
 lint: venv
-	.venv/bin/ruff check operator tests e2e
+	.venv/bin/ruff check operator tests e2e bench
 	.venv/bin/mypy
 
 unit: venv lint
