@@ -653,9 +653,10 @@ class _Reconcile:
         return due <= self.now, due
 
     def _may_remove_job_finalizer(self) -> bool:
-        # Hold the deleted job until no pod runs (drains end) and no pod holds
-        # an unrecorded outcome; terminal pods without our finalizer are left
-        # to the garbage collector through their ownerReference. A pod whose
+        # Hold the deleted job until the pods it stopped are gone (the contract:
+        # deletion waits for the drain) and no pod holds an unrecorded outcome;
+        # finished pods nobody deletes are left to the garbage collector
+        # through their ownerReference. A pod whose
         # creation was decided but is not visible yet may still show up: the
         # status first forgets it, and the job goes one reconcile later, which
         # gives the cache that much time to catch up.
@@ -663,7 +664,9 @@ class _Reconcile:
             self.job.deleting
             and JOB_FINALIZER in self.job.finalizers
             and not self.started_before
-            and not any(pod.has_finalizer or not pod.terminal for pod in self.pods)
+            and not any(
+                pod.has_finalizer or not pod.terminal or pod.deleting for pod in self.pods
+            )
         )
 
     def _requeue_after(self, phase: str, ttl_due: datetime | None) -> float | None:
