@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from crd_schema import nodes
 from factories import job_spec
 from taskops.api import crdgen
 from taskops.api.crdgen import (
@@ -38,17 +38,6 @@ def schema() -> dict[str, Any]:
     crd = committed(OUTPUT_DIRS[0])
     root: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return root
-
-
-def nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every schema node with its JSON path."""
-    yield path, node
-    for name, sub in (node.get("properties") or {}).items():
-        yield from nodes(sub, f"{path}.{name}" if path else name)
-    if isinstance(node.get("items"), dict):
-        yield from nodes(node["items"], f"{path}[*]")
-    if isinstance(node.get("additionalProperties"), dict):
-        yield from nodes(node["additionalProperties"], f"{path}[*]")
 
 
 def node_at(path: str) -> dict[str, Any]:

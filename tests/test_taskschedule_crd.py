@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 import zoneinfo
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crd_schema import nodes
 from schedule_factories import schedule_spec
 from taskops.api import crdgen
-from taskops.api.crdgen import OUTPUT_DIRS, REPO_ROOT, TASKSCHEDULE, main, outputs
+from taskops.api.crdgen import OUTPUT_DIRS, REPO_ROOT, TASKSCHEDULE, main
 from taskops.api.taskschedule import (
     SCHEDULE_SHAPE,
     TIME_ZONE_SHAPE,
@@ -51,17 +51,6 @@ def schema() -> dict[str, Any]:
     return root
 
 
-def nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every schema node with its JSON path."""
-    yield path, node
-    for name, sub in (node.get("properties") or {}).items():
-        yield from nodes(sub, f"{path}.{name}" if path else name)
-    if isinstance(node.get("items"), dict):
-        yield from nodes(node["items"], f"{path}[*]")
-    if isinstance(node.get("additionalProperties"), dict):
-        yield from nodes(node["additionalProperties"], f"{path}[*]")
-
-
 def node_at(path: str) -> dict[str, Any]:
     node = schema()
     for part in path.split("."):
@@ -70,19 +59,6 @@ def node_at(path: str) -> dict[str, Any]:
 
 
 # --- freshness ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", sorted(outputs()), ids=str)
-def test_committed_crd_is_what_the_generator_produces(path: Path) -> None:
-    assert path.exists(), f"{path.relative_to(REPO_ROOT)} is missing: {REGENERATE}"
-    assert path.read_text() == outputs()[path], (
-        f"{path.relative_to(REPO_ROOT)} is stale: {REGENERATE}"
-    )
-
-
-def test_chart_copy_is_identical() -> None:
-    first, second = (REPO_ROOT / d / TASKSCHEDULE.filename for d in OUTPUT_DIRS)
-    assert first.read_text() == second.read_text()
 
 
 def test_check_mode_reports_stale_files(tmp_path: Path) -> None:
