@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from taskops.core.coerce import as_list_or_tuple, as_mapping, as_non_empty_str, digits_as_int
 from taskops.core.labels import (
     ANNOTATION_MAIN_CONTAINER,
     LABEL_ATTEMPT,
@@ -99,26 +100,26 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
     The main container is the one named by the `taskops.dev/main-container`
     annotation (set at creation), else the first container.
     """
-    metadata = _mapping(pod.get("metadata"))
-    labels = _mapping(metadata.get("labels"))
-    index = _non_negative_int(labels.get(LABEL_INDEX))
-    attempt = _non_negative_int(labels.get(LABEL_ATTEMPT))
+    metadata = as_mapping(pod.get("metadata"))
+    labels = as_mapping(metadata.get("labels"))
+    index = digits_as_int(labels.get(LABEL_INDEX))
+    attempt = digits_as_int(labels.get(LABEL_ATTEMPT))
     if LABEL_TASKJOB not in labels or index is None or attempt is None:
         return None
-    spec = _mapping(pod.get("spec"))
-    status = _mapping(pod.get("status"))
+    spec = as_mapping(pod.get("spec"))
+    status = as_mapping(pod.get("status"))
 
     main = _main_container_name(metadata, spec)
     container_status: Mapping[str, Any] = {}
-    for candidate in _list(status.get("containerStatuses")):
-        candidate = _mapping(candidate)
+    for candidate in as_list_or_tuple(status.get("containerStatuses")):
+        candidate = as_mapping(candidate)
         if main is None or candidate.get("name") == main:
             container_status = candidate
             break
-    terminated = _mapping(_mapping(container_status.get("state")).get("terminated"))
+    terminated = as_mapping(as_mapping(container_status.get("state")).get("terminated"))
     exit_code = terminated.get("exitCode")
-    pod_reason = _str(status.get("reason"))
-    phase = _str(status.get("phase"))
+    pod_reason = as_non_empty_str(status.get("reason"))
+    phase = as_non_empty_str(status.get("phase"))
 
     return ObservedPod(
         name=str(metadata.get("name", "")),
@@ -129,21 +130,21 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         started=parse_time(status.get("startTime")),
         finished=parse_time(terminated.get("finishedAt")),
         exit_code=exit_code if isinstance(exit_code, int) else None,
-        termination_reason=_str(terminated.get("reason")) or pod_reason,
-        termination_message=_str(terminated.get("message")),
+        termination_reason=as_non_empty_str(terminated.get("reason")) or pod_reason,
+        termination_message=as_non_empty_str(terminated.get("message")),
         ready=container_status.get("ready") is True,
         deleting=metadata.get("deletionTimestamp") is not None,
         disrupted=pod_reason in DISRUPTION_REASONS
         or _has_true_condition(status, "DisruptionTarget"),
-        has_finalizer=POD_FINALIZER in _list(metadata.get("finalizers")),
+        has_finalizer=POD_FINALIZER in as_list_or_tuple(metadata.get("finalizers")),
     )
 
 
 def observe_job(body: Mapping[str, Any]) -> ObservedJob:
     """The ObservedJob of a TaskJob body (a kopf Body or a plain dict)."""
-    metadata = _mapping(body.get("metadata"))
+    metadata = as_mapping(body.get("metadata"))
     generation = metadata.get("generation")
-    labels = _mapping(metadata.get("labels"))
+    labels = as_mapping(metadata.get("labels"))
     return ObservedJob(
         namespace=str(metadata.get("namespace", "")),
         name=str(metadata.get("name", "")),
@@ -151,47 +152,29 @@ def observe_job(body: Mapping[str, Any]) -> ObservedJob:
         generation=generation if isinstance(generation, int) else 0,
         created=parse_time(metadata.get("creationTimestamp")) or EPOCH,
         deleting=metadata.get("deletionTimestamp") is not None,
-        finalizers=tuple(str(f) for f in _list(metadata.get("finalizers"))),
-        spec=_plain(_mapping(body.get("spec"))),
-        status=_plain(_mapping(body.get("status"))),
+        finalizers=tuple(str(f) for f in as_list_or_tuple(metadata.get("finalizers"))),
+        spec=_plain(as_mapping(body.get("spec"))),
+        status=_plain(as_mapping(body.get("status"))),
         labels={str(k): str(v) for k, v in labels.items()},
     )
 
 
 def _main_container_name(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> str | None:
-    annotated = _mapping(metadata.get("annotations")).get(ANNOTATION_MAIN_CONTAINER)
+    annotated = as_mapping(metadata.get("annotations")).get(ANNOTATION_MAIN_CONTAINER)
     if isinstance(annotated, str) and annotated:
         return annotated
-    containers = _list(spec.get("containers"))
+    containers = as_list_or_tuple(spec.get("containers"))
     if containers:
-        name = _mapping(containers[0]).get("name")
+        name = as_mapping(containers[0]).get("name")
         return name if isinstance(name, str) else None
     return None
 
 
 def _has_true_condition(status: Mapping[str, Any], condition_type: str) -> bool:
     return any(
-        _mapping(c).get("type") == condition_type and _mapping(c).get("status") == "True"
-        for c in _list(status.get("conditions"))
+        as_mapping(c).get("type") == condition_type and as_mapping(c).get("status") == "True"
+        for c in as_list_or_tuple(status.get("conditions"))
     )
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _non_negative_int(value: object) -> int | None:
-    if isinstance(value, str) and value.isdigit() and value.isascii():
-        return int(value)
-    return None
 
 
 def _plain(value: Any) -> Any:

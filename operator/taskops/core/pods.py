@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from taskops.api.taskjob import API_VERSION, KIND, HttpProbes, TaskJobSpec
+from taskops.core.coerce import as_list, as_mapping
 from taskops.core.labels import (
     ANNOTATION_MAIN_CONTAINER,
     LABEL_ATTEMPT,
@@ -102,8 +103,8 @@ def pod_manifest(
     # The template is a preserved, unvalidated object: anything malformed is
     # left for the API server to reject when the pod is created.
     template = copy.deepcopy(spec.template)
-    template_meta = _mapping(template.get("metadata"))
-    labels = {str(k): str(v) for k, v in _mapping(template_meta.get("labels")).items()}
+    template_meta = as_mapping(template.get("metadata"))
+    labels = {str(k): str(v) for k, v in as_mapping(template_meta.get("labels")).items()}
     labels.update(
         {
             LABEL_TASKJOB: job_label_value(job_name),
@@ -113,9 +114,9 @@ def pod_manifest(
         }
     )
     main_name = spec.main_container_name
-    annotations = {str(k): str(v) for k, v in _mapping(template_meta.get("annotations")).items()}
+    annotations = {str(k): str(v) for k, v in as_mapping(template_meta.get("annotations")).items()}
     annotations[ANNOTATION_MAIN_CONTAINER] = main_name
-    finalizers = [f for f in _list(template_meta.get("finalizers")) if f != POD_FINALIZER]
+    finalizers = [f for f in as_list(template_meta.get("finalizers")) if f != POD_FINALIZER]
 
     pod_spec: dict[str, Any] = template["spec"]  # a mapping: TaskJobSpec checked it
     pod_spec["restartPolicy"] = "Never"
@@ -126,10 +127,10 @@ def pod_manifest(
         {"name": ENV_ATTEMPT, "value": str(attempt)},
     ]
     for key in ("initContainers", "containers"):
-        for container in _list(pod_spec.get(key)):
+        for container in as_list(pod_spec.get(key)):
             if isinstance(container, dict):
                 _set_env(container, env)
-    for container in _list(pod_spec.get("containers")):
+    for container in as_list(pod_spec.get("containers")):
         if isinstance(container, dict) and container.get("name") == main_name:
             _dress_main_container(container, spec)
 
@@ -161,7 +162,7 @@ def _set_env(container: dict[str, Any], env: list[dict[str, str]]) -> None:
     owned = [e["name"] for e in env]  # a list: user names may be unhashable junk
     own_env = [
         e
-        for e in _list(container.get("env"))
+        for e in as_list(container.get("env"))
         if not (isinstance(e, Mapping) and e.get("name") in owned)
     ]
     container["env"] = [dict(e) for e in env] + own_env
@@ -230,15 +231,7 @@ def drain_hook(spec: TaskJobSpec) -> dict[str, Any] | None:
 
 def template_main_container(spec: TaskJobSpec) -> Mapping[str, Any] | None:
     """The main container of the template as written (before the operator's additions)."""
-    for container in _list(_mapping(spec.template.get("spec")).get("containers")):
+    for container in as_list(as_mapping(spec.template.get("spec")).get("containers")):
         if isinstance(container, Mapping) and container.get("name") == spec.main_container_name:
             return container
     return None
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []

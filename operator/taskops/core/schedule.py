@@ -99,6 +99,7 @@ from taskops.api.taskjob import API_VERSION, TERMINAL_PHASES, describe_validatio
 from taskops.api.taskjob import KIND as TASKJOB_KIND
 from taskops.api.taskschedule import KIND as SCHEDULE_KIND
 from taskops.api.taskschedule import TaskScheduleSpec
+from taskops.core.coerce import as_count, as_list_or_tuple, as_mapping, as_non_empty_str
 from taskops.core.conditions import condition, find_condition
 from taskops.core.cron import (
     EverySchedule,
@@ -184,9 +185,9 @@ def observe_schedule(body: Mapping[str, Any]) -> ObservedSchedule:
 
     Never raises: a missing or malformed field reads as absent.
     """
-    metadata = _mapping(body.get("metadata"))
+    metadata = as_mapping(body.get("metadata"))
     generation = metadata.get("generation")
-    annotations = _mapping(metadata.get("annotations"))
+    annotations = as_mapping(metadata.get("annotations"))
     return ObservedSchedule(
         namespace=str(metadata.get("namespace", "")),
         name=str(metadata.get("name", "")),
@@ -195,21 +196,21 @@ def observe_schedule(body: Mapping[str, Any]) -> ObservedSchedule:
         created=parse_time(metadata.get("creationTimestamp")) or EPOCH,
         deleting=metadata.get("deletionTimestamp") is not None,
         annotations={str(k): str(v) for k, v in annotations.items() if isinstance(v, str)},
-        spec=_plain(_mapping(body.get("spec"))),
-        status=_plain(_mapping(body.get("status"))),
+        spec=_plain(as_mapping(body.get("spec"))),
+        status=_plain(as_mapping(body.get("status"))),
     )
 
 
 def observe_run(body: Mapping[str, Any]) -> ObservedRun:
     """The ObservedRun of a TaskJob body. Never raises."""
-    metadata = _mapping(body.get("metadata"))
-    annotations = _mapping(metadata.get("annotations"))
-    status = _mapping(body.get("status"))
+    metadata = as_mapping(body.get("metadata"))
+    annotations = as_mapping(metadata.get("annotations"))
+    status = as_mapping(body.get("status"))
     controller_uid = None
-    for reference in _list(metadata.get("ownerReferences")):
-        reference = _mapping(reference)
+    for reference in as_list_or_tuple(metadata.get("ownerReferences")):
+        reference = as_mapping(reference)
         if reference.get("controller") is True:
-            controller_uid = _str(reference.get("uid"))
+            controller_uid = as_non_empty_str(reference.get("uid"))
             break
     return ObservedRun(
         name=str(metadata.get("name", "")),
@@ -217,8 +218,8 @@ def observe_run(body: Mapping[str, Any]) -> ObservedRun:
         uid=str(metadata.get("uid", "")),
         controller_uid=controller_uid,
         scheduled_time=parse_time(annotations.get(ANNOTATION_SCHEDULED_TIME)),
-        trigger=_str(annotations.get(ANNOTATION_TRIGGER)),
-        phase=_str(status.get("phase")),
+        trigger=as_non_empty_str(annotations.get(ANNOTATION_TRIGGER)),
+        phase=as_non_empty_str(status.get("phase")),
         created=parse_time(metadata.get("creationTimestamp")),
         finished=parse_time(status.get("completionTime")),
         deleting=metadata.get("deletionTimestamp") is not None,
@@ -374,17 +375,17 @@ class _Reconcile:
         }
         self.announced = {
             str(entry["name"])
-            for entry in _list(observed.get("active"))
+            for entry in as_list_or_tuple(observed.get("active"))
             if isinstance(entry, Mapping) and isinstance(entry.get("name"), str)
         }
         self.observed_watermark = parse_time(observed.get("lastConsideredTime"))
-        self.observed_trigger = _str(observed.get("lastTrigger"))
+        self.observed_trigger = as_non_empty_str(observed.get("lastTrigger"))
         self.watermark = self.observed_watermark
         self.last_schedule = _latest(
             parse_time(observed.get("lastScheduleTime")), *self.seen_instants
         )
         self.last_trigger = self.observed_trigger
-        self.missed = _count(observed.get("missedRuns"))
+        self.missed = as_count(observed.get("missedRuns"))
 
     def decide(self) -> ScheduleDecision:
         plan, problem = self._plan()
@@ -665,13 +666,13 @@ class _Reconcile:
             return None
 
     def _manifest(self, plan: _Plan, name: str, extra: Mapping[str, str]) -> dict[str, Any]:
-        raw = _mapping(self.schedule.spec.get("taskJobTemplate"))
-        template_meta = _mapping(raw.get("metadata"))
-        labels = {str(k): str(v) for k, v in _mapping(template_meta.get("labels")).items()}
+        raw = as_mapping(self.schedule.spec.get("taskJobTemplate"))
+        template_meta = as_mapping(raw.get("metadata"))
+        labels = {str(k): str(v) for k, v in as_mapping(template_meta.get("labels")).items()}
         labels[LABEL_SCHEDULE] = job_label_value(self.schedule.name)
         labels[LABEL_SCHEDULE_UID] = self.schedule.uid
         annotations = {
-            str(k): str(v) for k, v in _mapping(template_meta.get("annotations")).items()
+            str(k): str(v) for k, v in as_mapping(template_meta.get("annotations")).items()
         }
         # A template must not make a scheduled run look manual or the reverse.
         annotations.pop(ANNOTATION_SCHEDULED_TIME, None)
@@ -698,7 +699,7 @@ class _Reconcile:
             },
             # As the user wrote it (and the API server defaulted it): a field this
             # operator version does not know still reaches the TaskJob.
-            "spec": copy.deepcopy(dict(_mapping(raw.get("spec")))),
+            "spec": copy.deepcopy(dict(as_mapping(raw.get("spec")))),
         }
 
     # -- the status --------------------------------------------------------------
@@ -791,7 +792,7 @@ class _Reconcile:
         condition = self._observed_condition("Invalid")
         if condition is None or condition.get("status") != "True":
             return None
-        return _str(condition.get("message"))
+        return as_non_empty_str(condition.get("message"))
 
     def _requeue_after(self, plan: _Plan | None, upcoming: datetime | None) -> float | None:
         """Seconds until the earliest start still ahead (jitter included), or a short
@@ -825,24 +826,6 @@ def _names(runs: Sequence[ObservedRun]) -> str:
 def _latest(*moments: datetime | None) -> datetime | None:
     present = [moment for moment in moments if moment is not None]
     return max(present) if present else None
-
-
-def _count(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return 0
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _plain(value: Any) -> Any:

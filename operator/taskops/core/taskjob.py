@@ -61,6 +61,13 @@ from taskops.api.taskjob import (
     describe_validation_error,
 )
 from taskops.core.backoff import retry_delay
+from taskops.core.coerce import (
+    as_list,
+    as_mapping,
+    as_non_empty_str,
+    as_non_negative_int,
+    digits_as_int,
+)
 from taskops.core.conditions import condition, find_condition
 from taskops.core.labels import JOB_FINALIZER
 from taskops.core.observed import ObservedJob, ObservedPod, as_utc, format_time, parse_time
@@ -264,22 +271,25 @@ class _Ledger:
         indexes = status.get("indexes")
         if isinstance(indexes, Mapping):
             for key, entry in indexes.items():
-                index = _int(key)
+                index = as_non_negative_int(key)
                 if index is None or not isinstance(entry, Mapping):
                     continue
                 ledger.books[index] = _IndexBook(
-                    attempts=_int(entry.get("attempts")) or 0,
-                    failures=_int(entry.get("failures")) or 0,
+                    attempts=as_non_negative_int(entry.get("attempts")) or 0,
+                    failures=as_non_negative_int(entry.get("failures")) or 0,
                     retry_after=parse_time(entry.get("retryAfter")),
                     started=entry.get("started") is True,
                 )
         ledger.completed = parse_index_ranges(status.get("completedIndexes"))
-        ledger.failed = _int(status.get("failed")) or 0
+        ledger.failed = as_non_negative_int(status.get("failed")) or 0
         seen: set[tuple[int, int]] = set()
-        for record in _list(status.get("attempts")):
+        for record in as_list(status.get("attempts")):
             if not isinstance(record, Mapping) or not record.get("finishTime"):
                 continue  # a running attempt's snapshot: rebuilt from its pod
-            key = (_int(record.get("index")), _int(record.get("attempt")))
+            key = (
+                as_non_negative_int(record.get("index")),
+                as_non_negative_int(record.get("attempt")),
+            )
             if key[0] is None or key[1] is None or key in seen:
                 continue
             seen.add((key[0], key[1]))
@@ -319,11 +329,11 @@ class _Knobs:
                 spec.failed_pods_limit,
             )
         shutdown = raw.get("shutdown")
-        grace = _int(shutdown.get("gracePeriodSeconds")) if isinstance(shutdown, Mapping) else None
-        limit = _int(raw.get("failedPodsLimit"))
+        grace = as_non_negative_int(as_mapping(shutdown).get("gracePeriodSeconds"))
+        limit = as_non_negative_int(raw.get("failedPodsLimit"))
         return cls(
             grace if grace is not None else Shutdown.model_fields["grace_period_seconds"].default,
-            _int(raw.get("ttlSecondsAfterFinished")),
+            as_non_negative_int(raw.get("ttlSecondsAfterFinished")),
             limit if limit is not None else TaskJobSpec.model_fields["failed_pods_limit"].default,
         )
 
@@ -492,8 +502,8 @@ class _Reconcile:
             assert self.observed_phase is not None
             return (
                 self.observed_phase,
-                _str(self.observed.get("reason")) or self.observed_phase,
-                _str(self.observed.get("message")) or "",
+                as_non_empty_str(self.observed.get("reason")) or self.observed_phase,
+                as_non_empty_str(self.observed.get("message")) or "",
             )
         if self.invalid is not None:
             return "Failed", INVALID, self.invalid
@@ -515,7 +525,8 @@ class _Reconcile:
             )
         if self.job.deleting:
             phase = self.observed_phase or "Pending"
-            return phase, _str(self.observed.get("reason")) or phase, "the TaskJob is being deleted"
+            reason = as_non_empty_str(self.observed.get("reason")) or phase
+            return phase, reason, "the TaskJob is being deleted"
         if spec.suspend:
             return "Suspended", "Suspended", "spec.suspend is true: pods are stopped"
         if self.start_time is None and not self.admitted:
@@ -1062,32 +1073,14 @@ def parse_index_ranges(text: object) -> set[int]:
     indexes: set[int] = set()
     for part in text.split(","):
         low, dash, high = part.strip().partition("-")
-        first, last = _int(low), _int(high) if dash else _int(low)
+        first, last = digits_as_int(low), digits_as_int(high) if dash else digits_as_int(low)
         if first is not None and last is not None and first <= last <= first + 100_000:
             indexes.update(range(first, last + 1))
     return indexes
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    return None
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _sort_key(key: str) -> tuple[int, str]:
-    number = _int(key)
+    number = as_non_negative_int(key)
     return (number if number is not None else 1 << 62, key)
 
 
