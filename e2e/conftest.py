@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -45,25 +45,55 @@ def k(kubeconfig: str) -> Kubectl:
     return Kubectl(kubeconfig=kubeconfig, binary=kubectl_binary())
 
 
-@pytest.fixture
-def namespace(k: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace named after the test, deleted afterwards."""
-    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
+def _namespace_name(request: pytest.FixtureRequest, suffix: str = "") -> str:
+    digest = hashlib.sha1((request.node.nodeid + suffix).encode()).hexdigest()[:6]
     base = request.node.name.lower().replace("_", "-")
     base = "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-")
-    name = f"e2e-{base}-{digest}"
+    return f"e2e-{base}-{suffix}-{digest}" if suffix else f"e2e-{base}-{digest}"
+
+
+def _create_namespace(k: Kubectl, name: str) -> None:
     release_finalizers(k, name)
     k.run("delete", "namespace", name, "--ignore-not-found", "--wait=true", timeout=120)
     k.run("create", "namespace", name)
     # Pods can only be created once the namespace's default ServiceAccount exists.
     wait_for("default ServiceAccount", lambda: k.get("serviceaccount", "default", name), 30)
-    yield name
+
+
+def _delete_namespace(k: Kubectl, name: str, request: pytest.FixtureRequest) -> None:
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
         print(describe_namespace(k, name))
         print(cluster_logs())
     release_finalizers(k, name)
     k.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(k: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace named after the test, deleted afterwards."""
+    name = _namespace_name(request)
+    _create_namespace(k, name)
+    yield name
+    _delete_namespace(k, name, request)
+
+
+@pytest.fixture
+def namespace_factory(k: Kubectl, request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
+    """More fresh namespaces for one test: `namespace_factory("b")` (a short
+    suffix, [a-z0-9-], at most 8 characters), each deleted afterwards."""
+    made: list[str] = []
+
+    def make(suffix: str) -> str:
+        assert len(suffix) <= 8 and suffix.replace("-", "").isalnum(), suffix
+        name = _namespace_name(request, suffix.lower())
+        _create_namespace(k, name)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        _delete_namespace(k, name, request)
 
 
 def release_finalizers(k: Kubectl, namespace: str) -> None:
@@ -112,3 +142,34 @@ def taskops(kubeconfig: str, crds: None, namespace: str, operator_logs: Path,
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
         print(f"--- operator log ({op.log_path}) ---\n{op.logs(200)}")
+
+
+@pytest.fixture
+def operator_factory(kubeconfig: str, crds: None, namespace: str,
+                     namespace_factory: Callable[[str], str], operator_logs: Path,
+                     request: pytest.FixtureRequest) -> Iterator[Callable[..., OperatorProcess]]:
+    """Operator processes with their own flags, for tests that need a cap or
+    several namespaces: `operator_factory([ns_a, ns_b], ["--max-running", "3"])`
+    starts one watching both (`start=False` only builds it). Torn down like
+    `taskops`: the TaskJobs of its namespaces are deleted while it still runs."""
+    made: list[tuple[OperatorProcess, list[str]]] = []
+
+    def make(namespaces: Sequence[str], extra_args: Sequence[str] = (), start: bool = True,
+             name: str = "taskops") -> OperatorProcess:
+        op = OperatorProcess(kubeconfig, ",".join(namespaces), operator_logs,
+                             extra_args=list(extra_args), name=name)
+        made.append((op, list(namespaces)))
+        return op.start() if start else op
+
+    yield make
+    k = Kubectl(kubeconfig=kubeconfig, binary=kubectl_binary())
+    for _, namespaces in made:
+        for ns in namespaces:
+            k.run("delete", "taskschedules.taskops.dev,taskjobs.taskops.dev", "--all", "-n", ns,
+                  "--wait=true", "--timeout=60s", check=False, timeout=90)
+    for op, _ in made:
+        op.stop()
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for op, _ in made:
+            print(f"--- operator log ({op.log_path}) ---\n{op.logs(200)}")

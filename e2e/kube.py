@@ -128,15 +128,20 @@ class PodWatch:
     """Every version of the pods in a namespace, as `kubectl get -w` streams them.
 
     For what only shows for a moment: a container's terminated state while
-    its pod is still held by a finalizer, just before it is deleted.
+    its pod is still held by a finalizer, just before it is deleted. `events`
+    keeps the stream itself, `(type, pod)` in the API server's order, for
+    replaying what was true at each moment (`namespace=None`: every namespace,
+    one stream, so moments in different namespaces are ordered too).
     """
 
-    def __init__(self, k: Kubectl, namespace: str) -> None:
+    def __init__(self, k: Kubectl, namespace: str | None, selector: str | None = None) -> None:
+        scope = ["-n", namespace] if namespace else ["-A"]
         self._proc = subprocess.Popen(
-            [k.binary, "--kubeconfig", k.kubeconfig, "get", "pods", "-n", namespace, "-w",
-             "-o", "json", "--output-watch-events"],
+            [k.binary, "--kubeconfig", k.kubeconfig, "get", "pods", *scope, "-w",
+             "-o", "json", "--output-watch-events", *(["-l", selector] if selector else [])],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.seen: list[dict[str, Any]] = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
         import threading
 
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -154,7 +159,12 @@ class PodWatch:
                 except ValueError:
                     break
                 buffer = buffer.lstrip()[end:]
+                self.events.append((obj.get("type", ""), obj.get("object", obj)))
                 self.seen.append(obj.get("object", obj))
+
+    def alive(self) -> bool:
+        """True while the watch still streams (a closed watch may have missed changes)."""
+        return self._proc.poll() is None
 
     def stop(self) -> None:
         self._proc.terminate()
