@@ -16,6 +16,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from taskops.core.actions import (
+    AddJobFinalizer,
+    CreatePod,
+    Decision,
+    DeleteJob,
+    DeletePod,
+    EmitEvent,
+    ReleasePod,
+    RemoveJobFinalizer,
+)
 from taskops.core.labels import (
     ANNOTATION_MAIN_CONTAINER,
     JOB_FINALIZER,
@@ -27,17 +37,7 @@ from taskops.core.labels import (
 )
 from taskops.core.observed import ObservedJob, ObservedPod, format_time, observe_job, observe_pod
 from taskops.core.pods import pod_name
-from taskops.core.taskjob import (
-    AddJobFinalizer,
-    CreatePod,
-    Decision,
-    DeleteJob,
-    DeletePod,
-    EmitEvent,
-    ReleasePod,
-    RemoveJobFinalizer,
-    decide,
-)
+from taskops.core.taskjob import decide
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 JOB_NAME = "job"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from taskops.core.actions import EmitEvent
 from taskops.core.observed import format_time, parse_time
 from taskops.core.schedule import (
     ANNOTATION_SCHEDULED_TIME,
@@ -33,7 +34,6 @@ from taskops.core.schedule import (
     observe_schedule,
     run_name,
 )
-from taskops.core.taskjob import EmitEvent
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 NAME = "nightly"

@@ -31,6 +31,7 @@ from schedule_factories import (
     scheduled_instant,
 )
 from taskops.api.taskschedule import TaskScheduleStatus
+from taskops.core.actions import EmitEvent
 from taskops.core.cron import jitter_offset
 from taskops.core.observed import format_time
 from taskops.core.pods import pod_name
@@ -53,7 +54,6 @@ from taskops.core.schedule import (
     observe_schedule,
     run_name,
 )
-from taskops.core.taskjob import EmitEvent
 
 HOUR = 3600
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -21,9 +21,7 @@ from factories import (
     settle,
 )
 from taskops.api.taskjob import TaskJobStatus
-from taskops.core.labels import JOB_FINALIZER
-from taskops.core.observed import ObservedPod, format_time
-from taskops.core.taskjob import (
+from taskops.core.actions import (
     AddJobFinalizer,
     AttemptEnded,
     CreatePod,
@@ -34,6 +32,10 @@ from taskops.core.taskjob import (
     Finished,
     ReleasePod,
     RemoveJobFinalizer,
+)
+from taskops.core.labels import JOB_FINALIZER
+from taskops.core.observed import ObservedPod, format_time
+from taskops.core.taskjob import (
     decide,
     format_duration,
     format_index_ranges,

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from factories import T0, FakeCluster, job_spec, make_job
 from taskops.api.taskjob import TaskJobStatus
+from taskops.core.actions import CreatePod, Decision, EmitEvent
 from taskops.core.observed import ObservedPod, observe_pod
-from taskops.core.taskjob import CreatePod, Decision, EmitEvent, decide
+from taskops.core.taskjob import decide
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # The simulated runs are the strongest checks: more of them.

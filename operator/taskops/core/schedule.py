@@ -99,6 +99,7 @@ from taskops.api.taskjob import API_VERSION, TERMINAL_PHASES, describe_validatio
 from taskops.api.taskjob import KIND as TASKJOB_KIND
 from taskops.api.taskschedule import KIND as SCHEDULE_KIND
 from taskops.api.taskschedule import TaskScheduleSpec
+from taskops.core.actions import EmitEvent
 from taskops.core.coerce import as_count, as_list_or_tuple, as_mapping, as_non_empty_str
 from taskops.core.conditions import condition, find_condition
 from taskops.core.cron import (
@@ -119,7 +120,6 @@ from taskops.core.labels import (
 )
 from taskops.core.observed import EPOCH, as_utc, format_time, parse_time
 from taskops.core.pods import HASH_LENGTH, job_label_value, short_hash
-from taskops.core.taskjob import EmitEvent
 
 RUN_NAME_MAX: Final = 52
 """Longest run name, as CronJob keeps its Jobs' names: leaves room for pod suffixes."""

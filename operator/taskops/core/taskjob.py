@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeAlias, get_args
+from typing import Any, Final, get_args
 
 from pydantic import ValidationError
 
@@ -59,6 +59,19 @@ from taskops.api.taskjob import (
     Shutdown,
     TaskJobSpec,
     describe_validation_error,
+)
+from taskops.core.actions import (
+    Action,
+    AddJobFinalizer,
+    AttemptEnded,
+    CreatePod,
+    Decision,
+    DeleteJob,
+    DeletePod,
+    EmitEvent,
+    Finished,
+    ReleasePod,
+    RemoveJobFinalizer,
 )
 from taskops.core.backoff import retry_delay
 from taskops.core.coerce import (
@@ -72,95 +85,6 @@ from taskops.core.conditions import condition, find_condition
 from taskops.core.labels import JOB_FINALIZER
 from taskops.core.observed import ObservedJob, ObservedPod, as_utc, format_time, parse_time
 from taskops.core.pods import pod_manifest, template_main_container
-
-# --- the decision ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CreatePod:
-    """Create this pod; AlreadyExists means it is there already."""
-
-    manifest: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class DeletePod:
-    """Delete a pod with this grace period (None: the pod's own)."""
-
-    name: str
-    grace_seconds: int | None
-
-
-@dataclass(frozen=True)
-class ReleasePod:
-    """Remove the attempt-record finalizer: the attempt's outcome is in the status."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class EmitEvent:
-    """Post a Kubernetes Event on the TaskJob (type Normal or Warning)."""
-
-    type: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class AddJobFinalizer:
-    """Add the drain finalizer to the TaskJob."""
-
-
-@dataclass(frozen=True)
-class RemoveJobFinalizer:
-    """Remove the drain finalizer: the deleted TaskJob has no pods left running."""
-
-
-@dataclass(frozen=True)
-class DeleteJob:
-    """Delete the TaskJob (ttlSecondsAfterFinished has passed)."""
-
-
-@dataclass(frozen=True)
-class Finished:
-    """For metrics: the job reached Succeeded or Failed in this decision."""
-
-    result: str
-    reason: str
-    duration_seconds: float
-
-
-@dataclass(frozen=True)
-class AttemptEnded:
-    """For metrics: an attempt was recorded as ended in this decision."""
-
-    index: int
-    attempt: int
-    outcome: str
-    retried: bool
-
-
-Action: TypeAlias = (
-    CreatePod
-    | DeletePod
-    | ReleasePod
-    | EmitEvent
-    | AddJobFinalizer
-    | RemoveJobFinalizer
-    | DeleteJob
-)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What to write and do after one look at a TaskJob and its pods."""
-
-    status: dict[str, Any]  # the complete new .status (camelCase, JSON-ready, RFC 3339 'Z')
-    actions: tuple[Action, ...]
-    requeue_after: float | None  # seconds until the next time-based change
-    observations: tuple[Finished | AttemptEnded, ...] = ()
-
 
 # --- attempt outcomes (status.attempts[].reason) -----------------------------
 

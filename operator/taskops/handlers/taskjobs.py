@@ -19,9 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from taskops.api.taskjob import KIND
-from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
-from taskops.core.observed import observe_job, observe_pod
-from taskops.core.taskjob import (
+from taskops.core.actions import (
     AddJobFinalizer,
     AttemptEnded,
     CreatePod,
@@ -32,8 +30,10 @@ from taskops.core.taskjob import (
     Finished,
     ReleasePod,
     RemoveJobFinalizer,
-    decide,
 )
+from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
+from taskops.core.observed import observe_job, observe_pod
+from taskops.core.taskjob import decide
 from taskops.handlers.base import Reconciler, utc_now
 from taskops.kube.client import Gone, KubeClient, PodRejected
 from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from taskops.api.taskschedule import KIND
+from taskops.core.actions import EmitEvent
 from taskops.core.schedule import (
     CreateRun,
     DeleteRun,
@@ -24,7 +25,6 @@ from taskops.core.schedule import (
     observe_run,
     observe_schedule,
 )
-from taskops.core.taskjob import EmitEvent
 from taskops.handlers.base import Reconciler, utc_now
 from taskops.kube.client import Gone, KubeClient
 from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of
