@@ -33,6 +33,7 @@ from taskops.core.actions import (
     ReleasePod,
     RemoveJobFinalizer,
 )
+from taskops.core.conditions import status_patch
 from taskops.core.labels import JOB_FINALIZER
 from taskops.core.observed import ObservedPod, format_time
 from taskops.core.taskjob import (
@@ -40,7 +41,6 @@ from taskops.core.taskjob import (
     format_duration,
     format_index_ranges,
     parse_index_ranges,
-    status_patch,
     truncate_utf8,
 )
 

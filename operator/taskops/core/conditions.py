@@ -1,4 +1,4 @@
-"""metav1.Condition entries, shared by every kind's status."""
+"""Status helpers shared by every kind: metav1.Condition entries, the status patch."""
 
 from __future__ import annotations
 
@@ -40,3 +40,23 @@ def condition(
         "reason": reason,
         "message": message,
     }
+
+
+def status_patch(observed: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON merge patch (RFC 7386) turning `observed` into `new`; None if equal.
+
+    Keys gone from `new` become None (deleted); maps are diffed key by key,
+    lists and scalars are replaced whole.
+    """
+    patch: dict[str, Any] = {}
+    for key in observed.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        old = observed.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            sub = status_patch(old, value)
+            if sub is not None:
+                patch[key] = sub
+        elif old != value or key not in observed:
+            patch[key] = value
+    return patch or None

@@ -3,7 +3,7 @@
 Pure: no I/O, no clock, no kopf. The shell observes a TaskSchedule and the
 TaskJobs it owns (its runs), calls `decide_schedule`, applies
 `ScheduleDecision.actions` in order, patches `.status` to
-`ScheduleDecision.status` when it differs (`taskjob.status_patch`), records
+`ScheduleDecision.status` when it differs (`conditions.status_patch`), records
 `observations` as metrics, and requeues after `requeue_after` seconds.
 
 Which instants run

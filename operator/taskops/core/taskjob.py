@@ -37,7 +37,7 @@ The shell's side of the bargain:
   (an invalid pod template, a quota) is asked for again on every reconcile:
   surfacing that error is the shell's part;
 - `status` is the complete new status: keys absent from it must be removed
-  (`status_patch` computes the JSON merge patch that does that);
+  (`conditions.status_patch` computes the JSON merge patch that does that);
 - a pod whose TaskJob is gone (a creation that raced the deletion) still
   holds the attempt-record finalizer: the shell releases such orphans.
 """
@@ -134,26 +134,6 @@ def decide(
     schema cannot check a whole PodTemplateSpec): it makes the spec Invalid.
     """
     return _Reconcile(job, pods, as_utc(now), admitted, rejected).decide()
-
-
-def status_patch(observed: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The JSON merge patch (RFC 7386) turning `observed` into `new`; None if equal.
-
-    Keys gone from `new` become None (deleted); maps are diffed key by key,
-    lists and scalars are replaced whole.
-    """
-    patch: dict[str, Any] = {}
-    for key in observed.keys() - new.keys():
-        patch[key] = None
-    for key, value in new.items():
-        old = observed.get(key)
-        if isinstance(value, Mapping) and isinstance(old, Mapping):
-            sub = status_patch(old, value)
-            if sub is not None:
-                patch[key] = sub
-        elif old != value or key not in observed:
-            patch[key] = value
-    return patch or None
 
 
 # --- the reconcile -----------------------------------------------------------

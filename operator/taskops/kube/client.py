@@ -23,7 +23,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from taskops.api.taskjob import GROUP, VERSION
-from taskops.core.taskjob import status_patch
+from taskops.core.conditions import status_patch
 
 log = logging.getLogger(__name__)
 
