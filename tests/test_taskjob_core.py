@@ -35,12 +35,11 @@ from taskops.core.actions import (
 )
 from taskops.core.conditions import status_patch
 from taskops.core.labels import JOB_FINALIZER
+from taskops.core.ledger import format_index_ranges, parse_index_ranges
 from taskops.core.observed import ObservedPod, format_time
 from taskops.core.taskjob import (
     decide,
     format_duration,
-    format_index_ranges,
-    parse_index_ranges,
     truncate_utf8,
 )
 

@@ -44,8 +44,8 @@ The shell's side of the bargain:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, get_args
 
@@ -75,14 +75,13 @@ from taskops.core.actions import (
 )
 from taskops.core.backoff import retry_delay
 from taskops.core.coerce import (
-    as_list,
     as_mapping,
     as_non_empty_str,
     as_non_negative_int,
-    digits_as_int,
 )
 from taskops.core.conditions import condition, find_condition
 from taskops.core.labels import JOB_FINALIZER
+from taskops.core.ledger import IndexBook, Ledger, format_index_ranges
 from taskops.core.observed import ObservedJob, ObservedPod, as_utc, format_time, parse_time
 from taskops.core.pods import pod_manifest, template_main_container
 
@@ -139,83 +138,6 @@ def decide(
 # --- the reconcile -----------------------------------------------------------
 
 
-@dataclass
-class _IndexBook:
-    attempts: int = 0  # the watermark: attempts below it have ended and are counted
-    failures: int = 0  # counted against retry.limit
-    retry_after: datetime | None = None
-    # Attempt `attempts` has been started: its pod exists or its creation was
-    # decided. Remembered so that a pod the cache does not show yet still
-    # counts against parallelism (the Job controller's "expectations").
-    started: bool = False
-
-    def to_status(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"attempts": self.attempts, "failures": self.failures}
-        if self.retry_after is not None:
-            entry["retryAfter"] = format_time(self.retry_after)
-        if self.started:
-            entry["started"] = True
-        return entry
-
-
-@dataclass
-class _Ledger:
-    """The memory kept in the status, as a working copy."""
-
-    books: dict[int, _IndexBook] = field(default_factory=dict)
-    completed: set[int] = field(default_factory=set)
-    failed: int = 0
-    records: list[dict[str, Any]] = field(default_factory=list)  # ended attempts, oldest first
-    result: str | None = None
-    results: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_status(cls, status: Mapping[str, Any]) -> _Ledger:
-        ledger = cls()
-        indexes = status.get("indexes")
-        if isinstance(indexes, Mapping):
-            for key, entry in indexes.items():
-                index = as_non_negative_int(key)
-                if index is None or not isinstance(entry, Mapping):
-                    continue
-                ledger.books[index] = _IndexBook(
-                    attempts=as_non_negative_int(entry.get("attempts")) or 0,
-                    failures=as_non_negative_int(entry.get("failures")) or 0,
-                    retry_after=parse_time(entry.get("retryAfter")),
-                    started=entry.get("started") is True,
-                )
-        ledger.completed = parse_index_ranges(status.get("completedIndexes"))
-        ledger.failed = as_non_negative_int(status.get("failed")) or 0
-        seen: set[tuple[int, int]] = set()
-        for record in as_list(status.get("attempts")):
-            if not isinstance(record, Mapping) or not record.get("finishTime"):
-                continue  # a running attempt's snapshot: rebuilt from its pod
-            key = (
-                as_non_negative_int(record.get("index")),
-                as_non_negative_int(record.get("attempt")),
-            )
-            if key[0] is None or key[1] is None or key in seen:
-                continue
-            seen.add((key[0], key[1]))
-            ledger.records.append(dict(record))
-        result = status.get("result")
-        ledger.result = result if isinstance(result, str) else None
-        results = status.get("results")
-        if isinstance(results, Mapping):
-            ledger.results = {str(k): v for k, v in results.items() if isinstance(v, str)}
-        return ledger
-
-    def book(self, index: int) -> _IndexBook:
-        return self.books.setdefault(index, _IndexBook())
-
-    def watermark(self, index: int) -> int:
-        book = self.books.get(index)
-        return book.attempts if book else 0
-
-    def total_failures(self) -> int:
-        return sum(book.failures for book in self.books.values())
-
-
 @dataclass(frozen=True)
 class _Knobs:
     """The spec values needed even when the spec is invalid (to drain and clean up)."""
@@ -265,7 +187,7 @@ class _Reconcile:
         if self.invalid is None and rejected is not None:
             self.invalid = rejected
         self.knobs = _Knobs.of(self.spec, job.spec)
-        self.ledger = _Ledger.from_status(self.observed)
+        self.ledger = Ledger.from_status(self.observed)
         # What the observed status already records: pods below these
         # watermarks may be released (the record has been written).
         self.recorded_before = {i: b.attempts for i, b in self.ledger.books.items()}
@@ -504,7 +426,7 @@ class _Reconcile:
         for index in range(spec.completions):
             if index in self.ledger.completed or index in busy or index in in_flight:
                 continue
-            book = self.ledger.books.get(index) or _IndexBook()
+            book = self.ledger.books.get(index) or IndexBook()
             if book.retry_after is not None and book.retry_after > self.now:
                 self.waiting.append(book.retry_after)
                 continue
@@ -952,35 +874,6 @@ def format_duration(delta: timedelta) -> str:
     if minutes:
         return f"{minutes}m{secs}s" if secs else f"{minutes}m"
     return f"{secs}s"
-
-
-def format_index_ranges(indexes: Iterable[int]) -> str:
-    """Indexes as sorted ranges, like a Job's completedIndexes: `0-3,5,7-9`."""
-    ordered: list[int | None] = [*sorted(set(indexes)), None]
-    parts: list[str] = []
-    start: int | None = None
-    prev: int | None = None
-    for index in ordered:
-        if index is not None and prev is not None and index == prev + 1:
-            prev = index
-            continue
-        if start is not None and prev is not None:
-            parts.append(str(start) if start == prev else f"{start}-{prev}")
-        start = prev = index
-    return ",".join(parts)
-
-
-def parse_index_ranges(text: object) -> set[int]:
-    """The inverse of `format_index_ranges`; malformed parts are skipped."""
-    if not isinstance(text, str):
-        return set()
-    indexes: set[int] = set()
-    for part in text.split(","):
-        low, dash, high = part.strip().partition("-")
-        first, last = digits_as_int(low), digits_as_int(high) if dash else digits_as_int(low)
-        if first is not None and last is not None and first <= last <= first + 100_000:
-            indexes.update(range(first, last + 1))
-    return indexes
 
 
 def _sort_key(key: str) -> tuple[int, str]:
