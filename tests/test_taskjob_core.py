@@ -34,13 +34,12 @@ from taskops.core.actions import (
     RemoveJobFinalizer,
 )
 from taskops.core.conditions import status_patch
+from taskops.core.job_status import format_duration, truncate_utf8
 from taskops.core.labels import JOB_FINALIZER
 from taskops.core.ledger import format_index_ranges, parse_index_ranges
 from taskops.core.observed import ObservedPod, format_time
 from taskops.core.taskjob import (
     decide,
-    format_duration,
-    truncate_utf8,
 )
 
 

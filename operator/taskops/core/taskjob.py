@@ -52,7 +52,6 @@ from typing import Any, Final, get_args
 from pydantic import ValidationError
 
 from taskops.api.taskjob import (
-    MAX_ATTEMPT_RECORDS,
     RESULTS_BUDGET_BYTES,
     TERMINAL_PHASES,
     Phase,
@@ -74,14 +73,16 @@ from taskops.core.actions import (
     RemoveJobFinalizer,
 )
 from taskops.core.backoff import retry_delay
-from taskops.core.coerce import (
-    as_mapping,
-    as_non_empty_str,
-    as_non_negative_int,
+from taskops.core.coerce import as_mapping, as_non_empty_str, as_non_negative_int
+from taskops.core.job_status import (
+    INVALID,
+    StatusInputs,
+    progress_message,
+    render_status,
+    truncate_utf8,
 )
-from taskops.core.conditions import condition, find_condition
 from taskops.core.labels import JOB_FINALIZER
-from taskops.core.ledger import IndexBook, Ledger, format_index_ranges
+from taskops.core.ledger import IndexBook, Ledger
 from taskops.core.observed import ObservedJob, ObservedPod, as_utc, format_time, parse_time
 from taskops.core.pods import pod_manifest, template_main_container
 
@@ -97,21 +98,11 @@ DEADLINE: Final = "DeadlineExceeded"
 STOPPED: Final = "Stopped"  # the job ended or is being deleted while the attempt ran
 
 # Job failure reasons (status.reason when phase is Failed).
-BACKOFF_LIMIT: Final = "BackoffLimitExceeded"
-INVALID: Final = "Invalid"
+BACKOFF_LIMIT: Final = "BackoffLimitExceeded"  # and INVALID, from job_status
 
 # Outcomes that end an attempt without success but allow a retry.
 _RETRYABLE: Final = frozenset({FAILED, ATTEMPT_DEADLINE, DISRUPTED})
 _ATTEMPT_MESSAGE_MAX_BYTES: Final = 512
-_CONDITION_ORDER: Final = (
-    "Admitted",
-    "Ready",
-    "Suspended",
-    "Complete",
-    "Failed",
-    "Invalid",
-    "DrainExceedsGracePeriod",
-)
 
 
 def decide(
@@ -231,11 +222,34 @@ class _Reconcile:
                 phase, reason = "BackingOff", "BackingOff"
             if self.start_time is None:
                 self.start_time = _floor_second(self.now)
-            message = self._progress_message(phase)
+            assert self.spec is not None  # Running: the spec is valid
+            message = progress_message(
+                phase,
+                active=len(self._live_pods()) + len(self.creates),
+                succeeded=len(self.ledger.completed),
+                completions=self.spec.completions,
+                waiting=self.waiting,
+            )
         if phase in TERMINAL_PHASES and self.completion_time is None:
             self.completion_time = _floor_second(self.now)
 
-        status = self._status(phase, reason, message)
+        status = render_status(
+            StatusInputs(
+                job=self.job,
+                spec=self.spec,
+                ledger=self.ledger,
+                new_records=self.new_records,
+                live=self._live_pods(),
+                creates=self.creates,
+                start_time=self.start_time,
+                completion_time=self.completion_time,
+                waiting=self.waiting,
+                now=self.now,
+            ),
+            phase,
+            reason,
+            message,
+        )
         actions: list[Action] = []
         if phase != self.observed_phase:
             # The event reason is the new phase, or why the job failed.
@@ -635,152 +649,6 @@ class _Reconcile:
             return None
         return begun + timedelta(seconds=seconds)
 
-    # -- the status ----------------------------------------------------------
-
-    def _progress_message(self, phase: str) -> str:
-        assert self.spec is not None
-        done = len(self.ledger.completed)
-        active = len(self._live_pods()) + len(self.creates)
-        text = f"{active} active, {done}/{self.spec.completions} succeeded"
-        if phase == "BackingOff" and self.waiting:
-            text += f"; next attempt at {format_time(min(self.waiting))}"
-        return text
-
-    def _status(self, phase: str, reason: str, message: str) -> dict[str, Any]:
-        ledger = self.ledger
-        live = self._live_pods()
-        status: dict[str, Any] = {
-            "phase": phase,
-            "reason": reason,
-            "message": message,
-            "conditions": self._conditions(phase, reason, message, live),
-            "observedGeneration": self.job.generation,
-        }
-        attempts = self._attempt_list(live)
-        if attempts:
-            status["attempts"] = attempts
-        status["attemptCount"] = sum(
-            book.attempts + (1 if book.started else 0) for book in ledger.books.values()
-        )
-        status["active"] = len(live) + len(self.creates)
-        status["succeeded"] = len(ledger.completed)
-        status["failed"] = ledger.failed
-        if self.start_time is not None:
-            status["startTime"] = format_time(self.start_time)
-        if phase in TERMINAL_PHASES and self.completion_time is not None:
-            status["completionTime"] = format_time(self.completion_time)
-            start = self.start_time or self.job.created
-            status["duration"] = format_duration(self.completion_time - start)
-        if self.waiting and phase not in TERMINAL_PHASES:
-            status["nextAttemptTime"] = format_time(min(self.waiting))
-        if ledger.result is not None:
-            status["result"] = ledger.result
-        if ledger.results:
-            status["results"] = dict(
-                sorted(ledger.results.items(), key=lambda kv: _sort_key(kv[0]))
-            )
-        if ledger.completed:
-            status["completedIndexes"] = format_index_ranges(ledger.completed)
-        if ledger.books:
-            status["indexes"] = {
-                str(index): ledger.books[index].to_status() for index in sorted(ledger.books)
-            }
-        return status
-
-    def _attempt_list(self, live: list[ObservedPod]) -> list[dict[str, Any]]:
-        ended = self.ledger.records + self.new_records
-        running = []
-        for pod in sorted(live, key=lambda p: (p.created or self.now, p.index, p.attempt)):
-            entry: dict[str, Any] = {"attempt": pod.attempt, "index": pod.index, "pod": pod.name}
-            began = pod.started or pod.created
-            if began is not None:
-                entry["startTime"] = format_time(began)
-            entry["reason"] = pod.phase
-            running.append(entry)
-        starting = [
-            {
-                "attempt": attempt,
-                "index": index,
-                "pod": create.manifest["metadata"]["name"],
-                "reason": "Pending",
-            }
-            for index, attempt, create in self.creates
-        ]
-        return (ended + running + starting)[-MAX_ATTEMPT_RECORDS:]
-
-    def _conditions(
-        self, phase: str, reason: str, message: str, live: list[ObservedPod]
-    ) -> list[dict[str, Any]]:
-        conditions: dict[str, tuple[str, str, str]] = {}
-        if self.start_time is not None:
-            conditions["Admitted"] = (
-                "True",
-                "Admitted",
-                f"started at {format_time(self.start_time)}",
-            )
-        else:
-            conditions["Admitted"] = ("False", reason, message or "not started")
-        ready = sum(1 for pod in live if pod.ready)
-        if live and ready == len(live):
-            conditions["Ready"] = ("True", "PodsReady", f"{ready}/{len(live)} active pods ready")
-        elif live:
-            conditions["Ready"] = (
-                "False",
-                "PodsNotReady",
-                f"{ready}/{len(live)} active pods ready",
-            )
-        else:
-            conditions["Ready"] = ("False", "NoActivePods", "no active pods")
-        if phase == "Suspended":
-            conditions["Suspended"] = ("True", "Suspended", message)
-        elif self._observed_condition("Suspended") is not None:
-            conditions["Suspended"] = ("False", "Resumed", "spec.suspend is false")
-        if phase == "Succeeded":
-            conditions["Complete"] = ("True", reason, message)
-        if phase == "Failed":
-            conditions["Failed"] = ("True", reason, message)
-            if reason == INVALID:
-                conditions["Invalid"] = ("True", INVALID, message)
-        drain_warning = self._drain_warning()
-        if drain_warning is not None:
-            conditions["DrainExceedsGracePeriod"] = (
-                "True",
-                "DrainExceedsGracePeriod",
-                drain_warning,
-            )
-        return [
-            self._condition(kind, *conditions[kind])
-            for kind in _CONDITION_ORDER
-            if kind in conditions
-        ]
-
-    def _condition(self, kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
-        return condition(
-            self.observed, kind, status, reason, message, self.job.generation, self.now
-        )
-
-    def _observed_condition(self, kind: str) -> Mapping[str, Any] | None:
-        return find_condition(self.observed, kind)
-
-    def _drain_warning(self) -> str | None:
-        spec = self.spec
-        if spec is None or spec.shutdown.drain is None:
-            return None
-        sleep = spec.shutdown.drain.sleep_seconds
-        grace = spec.shutdown.grace_period_seconds
-        main = template_main_container(spec) or {}
-        lifecycle = main.get("lifecycle")
-        if isinstance(lifecycle, Mapping) and "preStop" in lifecycle:
-            return None  # the template's own hook is used, not the drain
-        if sleep is None or sleep < grace:
-            return None
-        return (
-            f"spec.shutdown.drain.sleepSeconds ({sleep}) is not shorter than "
-            f"spec.shutdown.gracePeriodSeconds ({grace}): the container is killed "
-            "before the drain ends"
-        )
-
-
 # --- helpers -----------------------------------------------------------------
 
 
@@ -851,34 +719,6 @@ def _stop_message(outcome: str, job_reason: str) -> str:
 def _completions_message(spec: TaskJobSpec) -> str:
     noun = "indexes" if spec.indexed else "completions"
     return f"{spec.completions}/{spec.completions} {noun} succeeded"
-
-
-def truncate_utf8(text: str, max_bytes: int) -> str:
-    """`text` cut to at most `max_bytes` bytes of UTF-8, never inside a character."""
-    encoded = text.encode("utf-8")
-    if len(encoded) <= max_bytes:
-        return text
-    return encoded[:max_bytes].decode("utf-8", errors="ignore")
-
-
-def format_duration(delta: timedelta) -> str:
-    """A short human duration like kubectl's: 42s, 3m12s, 2h5m, 3d4h."""
-    seconds = max(int(delta.total_seconds()), 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-    return f"{secs}s"
-
-
-def _sort_key(key: str) -> tuple[int, str]:
-    number = as_non_negative_int(key)
-    return (number if number is not None else 1 << 62, key)
 
 
 def _floor_second(moment: datetime) -> datetime:
