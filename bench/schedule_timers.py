@@ -21,7 +21,8 @@ import time
 import tracemalloc
 from datetime import UTC, datetime
 
-from taskops.core.schedule import decide_schedule, observe_schedule
+from taskops.core.observed import observe_schedule
+from taskops.core.schedule import decide_schedule
 from taskops.workqueue import ShutDown, WorkQueue
 
 

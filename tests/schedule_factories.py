@@ -18,20 +18,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from taskops.core.actions import EmitEvent
-from taskops.core.observed import format_time, parse_time
+from taskops.core.observed import ObservedSchedule, format_time, observe_schedule, parse_time
 from taskops.core.schedule import (
     ANNOTATION_SCHEDULED_TIME,
     ANNOTATION_TRIGGER,
     CreateRun,
     DeleteRun,
     ObservedRun,
-    ObservedSchedule,
     RunOutcome,
     ScheduleDecision,
     decide_schedule,
     manual_run_name,
     observe_run,
-    observe_schedule,
     run_name,
 )
 

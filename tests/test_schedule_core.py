@@ -33,7 +33,7 @@ from schedule_factories import (
 from taskops.api.taskschedule import TaskScheduleStatus
 from taskops.core.actions import EmitEvent
 from taskops.core.cron import jitter_offset
-from taskops.core.observed import format_time
+from taskops.core.observed import format_time, observe_schedule
 from taskops.core.pods import pod_name
 from taskops.core.schedule import (
     ANNOTATION_SCHEDULED_TIME,
@@ -51,7 +51,6 @@ from taskops.core.schedule import (
     decide_schedule,
     manual_run_name,
     observe_run,
-    observe_schedule,
     run_name,
 )
 

@@ -1,8 +1,9 @@
 """What the shell observes, extracted from API objects into frozen values.
 
-`observe_pod` and `observe_job` take objects as the API returns them (camelCase
-JSON, which is what kopf hands to handlers) and never raise on a malformed or
-partial object: a field that is missing or of the wrong type reads as absent.
+`observe_pod`, `observe_job` and `observe_schedule` take objects as the API
+returns them (camelCase JSON, which is what kopf hands to handlers) and never
+raise on a malformed or partial object: a field that is missing or of the
+wrong type reads as absent.
 Also here: the wire format of times (RFC 3339, UTC, `Z`).
 """
 
@@ -11,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from taskops.core.coerce import as_list_or_tuple, as_mapping, as_non_empty_str, digits_as_int
 from taskops.core.labels import (
     ANNOTATION_MAIN_CONTAINER,
+    ANNOTATION_TRIGGER,
     LABEL_ATTEMPT,
     LABEL_INDEX,
     LABEL_TASKJOB,
@@ -66,6 +68,27 @@ class ObservedJob:
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
     labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ObservedSchedule:
+    """One TaskSchedule; spec and status stay raw camelCase dicts (plain, deep copies)."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: datetime  # metadata.creationTimestamp: the anchor of @every and of catch-up
+    deleting: bool
+    annotations: Mapping[str, str]
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+
+    @property
+    def trigger(self) -> str | None:
+        """The `taskops.dev/trigger` annotation's value; None when absent or empty."""
+        value = self.annotations.get(ANNOTATION_TRIGGER)
+        return value or None
 
 
 def parse_time(value: object) -> datetime | None:
@@ -143,19 +166,48 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
 def observe_job(body: Mapping[str, Any]) -> ObservedJob:
     """The ObservedJob of a TaskJob body (a kopf Body or a plain dict)."""
     metadata = as_mapping(body.get("metadata"))
-    generation = metadata.get("generation")
     labels = as_mapping(metadata.get("labels"))
     return ObservedJob(
+        **_observe_object(body),
+        finalizers=tuple(str(f) for f in as_list_or_tuple(metadata.get("finalizers"))),
+        labels={str(k): str(v) for k, v in labels.items()},
+    )
+
+
+def observe_schedule(body: Mapping[str, Any]) -> ObservedSchedule:
+    """The ObservedSchedule of a TaskSchedule body (a kopf Body or a plain dict)."""
+    annotations = as_mapping(as_mapping(body.get("metadata")).get("annotations"))
+    return ObservedSchedule(
+        **_observe_object(body),
+        annotations={str(k): str(v) for k, v in annotations.items() if isinstance(v, str)},
+    )
+
+
+class _ObservedObject(TypedDict):
+    """The fields every observed custom object has."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: datetime
+    deleting: bool
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+
+
+def _observe_object(body: Mapping[str, Any]) -> _ObservedObject:
+    metadata = as_mapping(body.get("metadata"))
+    generation = metadata.get("generation")
+    return _ObservedObject(
         namespace=str(metadata.get("namespace", "")),
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
         generation=generation if isinstance(generation, int) else 0,
         created=parse_time(metadata.get("creationTimestamp")) or EPOCH,
         deleting=metadata.get("deletionTimestamp") is not None,
-        finalizers=tuple(str(f) for f in as_list_or_tuple(metadata.get("finalizers"))),
         spec=_plain(as_mapping(body.get("spec"))),
         status=_plain(as_mapping(body.get("status"))),
-        labels={str(k): str(v) for k, v in labels.items()},
     )
 
 

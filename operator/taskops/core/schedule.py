@@ -118,7 +118,7 @@ from taskops.core.labels import (
     LABEL_SCHEDULE,
     LABEL_SCHEDULE_UID,
 )
-from taskops.core.observed import EPOCH, as_utc, format_time, parse_time
+from taskops.core.observed import EPOCH, ObservedSchedule, as_utc, format_time, parse_time
 from taskops.core.pods import HASH_LENGTH, job_label_value, short_hash
 
 RUN_NAME_MAX: Final = 52
@@ -136,27 +136,6 @@ DELETE_PROPAGATION: Final = "Background"
 _SECOND: Final = timedelta(seconds=1)
 
 # --- what the shell observes --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ObservedSchedule:
-    """One TaskSchedule; spec and status stay raw camelCase dicts (plain, deep copies)."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    created: datetime  # metadata.creationTimestamp: the anchor of @every and of catch-up
-    deleting: bool
-    annotations: Mapping[str, str]
-    spec: Mapping[str, Any]
-    status: Mapping[str, Any]
-
-    @property
-    def trigger(self) -> str | None:
-        """The `taskops.dev/trigger` annotation's value; None when absent or empty."""
-        value = self.annotations.get(ANNOTATION_TRIGGER)
-        return value or None
 
 
 @dataclass(frozen=True)
@@ -178,27 +157,6 @@ class ObservedRun:
     def terminal(self) -> bool:
         """Whether the run ended (Succeeded or Failed)."""
         return self.phase in TERMINAL_PHASES
-
-
-def observe_schedule(body: Mapping[str, Any]) -> ObservedSchedule:
-    """The ObservedSchedule of a TaskSchedule body (a kopf Body or a plain dict).
-
-    Never raises: a missing or malformed field reads as absent.
-    """
-    metadata = as_mapping(body.get("metadata"))
-    generation = metadata.get("generation")
-    annotations = as_mapping(metadata.get("annotations"))
-    return ObservedSchedule(
-        namespace=str(metadata.get("namespace", "")),
-        name=str(metadata.get("name", "")),
-        uid=str(metadata.get("uid", "")),
-        generation=generation if isinstance(generation, int) else 0,
-        created=parse_time(metadata.get("creationTimestamp")) or EPOCH,
-        deleting=metadata.get("deletionTimestamp") is not None,
-        annotations={str(k): str(v) for k, v in annotations.items() if isinstance(v, str)},
-        spec=_plain(as_mapping(body.get("spec"))),
-        status=_plain(as_mapping(body.get("status"))),
-    )
 
 
 def observe_run(body: Mapping[str, Any]) -> ObservedRun:
@@ -826,12 +784,3 @@ def _names(runs: Sequence[ObservedRun]) -> str:
 def _latest(*moments: datetime | None) -> datetime | None:
     present = [moment for moment in moments if moment is not None]
     return max(present) if present else None
-
-
-def _plain(value: Any) -> Any:
-    # kopf hands out read-only views; the core works on plain private copies.
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value

@@ -16,6 +16,7 @@ from typing import Any
 
 from taskops.api.taskschedule import KIND
 from taskops.core.actions import EmitEvent
+from taskops.core.observed import observe_schedule
 from taskops.core.schedule import (
     CreateRun,
     DeleteRun,
@@ -23,7 +24,6 @@ from taskops.core.schedule import (
     ScheduleDecision,
     decide_schedule,
     observe_run,
-    observe_schedule,
 )
 from taskops.handlers.base import Reconciler, utc_now
 from taskops.kube.client import Gone, KubeClient
