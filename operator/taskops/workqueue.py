@@ -23,6 +23,15 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
+# Retry delays after a failed reconcile (mostly API errors), doubling per key.
+# client-go's default limiter starts at 5 ms and caps at 1000 s; we start at a
+# second, because most failures here are a conflict, throttling or a brief API
+# server outage that a millisecond retry would only repeat, and cap at a
+# minute, so that a job stuck on a lasting error still moves on within a
+# minute of the error clearing, at one request per key per minute meanwhile.
+RETRY_BASE_SECONDS = 1.0
+RETRY_CAP_SECONDS = 60.0
+
 
 class ShutDown(Exception):
     """The queue was shut down: workers should return."""
@@ -76,7 +85,9 @@ class WorkQueue(Generic[K]):
         heapq.heappush(self._heap, (due, next(self._seq), key))
         self._wake.set()
 
-    def add_rate_limited(self, key: K, base: float = 1.0, cap: float = 60.0) -> float:
+    def add_rate_limited(
+        self, key: K, base: float = RETRY_BASE_SECONDS, cap: float = RETRY_CAP_SECONDS
+    ) -> float:
         """Retry after a failure: exponential per key, reset by `forget`."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
