@@ -13,8 +13,10 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import kopf
 from kopf._core.intents.registries import SmartOperatorRegistry  # not re-exported by kopf
@@ -37,43 +39,88 @@ log = logging.getLogger(__name__)
 SHUTDOWN_DRAIN_SECONDS = 20.0
 
 
-def build_registry(reconciler: TaskJobReconciler, schedules: TaskScheduleReconciler,
-                   health: HealthState) -> kopf.OperatorRegistry:
+EventConsumer: TypeAlias = Callable[[str | None, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One watched resource and the consumers of its objects.
+
+    The kopf watch and the warm-up list both deliver through it, so a kind or a
+    consumer is added in one place: `watches`.
+    """
+
+    kind: str  # as health reports the last event seen
+    group: str  # "" for the core API group
+    version: str
+    plural: str
+    label: str | None  # only objects with this label, filtered by the API server
+    consumers: tuple[EventConsumer, ...]
+
+    def deliver(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """Hand one object (None as the event type: listed, not watched) to every consumer."""
+        for consume in self.consumers:
+            consume(event_type, body)
+
+    def list_now(self, kube: KubeClient, namespace: str | None) -> list[dict[str, Any]]:
+        """The objects as they are now, in one namespace or all."""
+        if self.group == "":
+            assert self.plural == "pods", "pods are the only core kind KubeClient lists"
+            return kube.list_pods(namespace, self.label or "")
+        assert self.label is None, "KubeClient lists custom objects without a selector"
+        return kube.list_custom(self.plural, namespace)
+
+
+def watches(reconciler: TaskJobReconciler,
+            schedules: TaskScheduleReconciler) -> tuple[Watch, ...]:
+    """What the operator watches and who is told. Listed in this order when warming:
+    pods before TaskJobs, since a job reconciled before its pods are known would
+    look like it has none."""
+    return (
+        Watch("Pod", "", "v1", "pods", LABEL_TASKJOB_UID, (reconciler.on_pod_event,)),
+        Watch("TaskJob", GROUP, VERSION, "taskjobs", None,
+              (reconciler.on_job_event, schedules.on_run_event)),
+        Watch("TaskSchedule", GROUP, VERSION, "taskschedules", None,
+              (schedules.on_schedule_event,)),
+    )
+
+
+def build_registry(watched: Sequence[Watch], health: HealthState) -> kopf.OperatorRegistry:
     # The "smart" registry brings kopf's default login handlers (kubeconfig, in-cluster).
     registry = SmartOperatorRegistry()
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # Only our own pods: filtered by the API server, not in this process.
-        settings.watching.label_selectors["v1", "pods"] = LABEL_TASKJOB_UID
+        # Only our own pods (by label): filtered by the API server, not in this process.
+        for watch in watched:
+            if watch.label is not None:
+                settings.watching.label_selectors[watch.group, watch.version,
+                                                  watch.plural] = watch.label
         settings.watching.inactivity_timeout = 70
         settings.watching.chunk_size = 500
         settings.posting.level = logging.WARNING
         settings.networking.request_timeout = 60
 
-    @kopf.on.event(GROUP, VERSION, "taskjobs", registry=registry)
-    async def taskjob_event(event: kopf.RawEvent, **_: Any) -> None:
-        health.saw_event("TaskJob")
-        reconciler.on_job_event(event.get("type"), event["object"])
-        schedules.on_run_event(event.get("type"), event["object"])
-
-    @kopf.on.event(GROUP, VERSION, "taskschedules", registry=registry)
-    async def taskschedule_event(event: kopf.RawEvent, **_: Any) -> None:
-        health.saw_event("TaskSchedule")
-        schedules.on_schedule_event(event.get("type"), event["object"])
-
-    @kopf.on.event("v1", "pods", labels={LABEL_TASKJOB_UID: kopf.PRESENT}, registry=registry)
-    async def pod_event(event: kopf.RawEvent, **_: Any) -> None:
-        health.saw_event("Pod")
-        reconciler.on_pod_event(event.get("type"), event["object"])
-
+    for watch in watched:
+        labels = None if watch.label is None else {watch.label: kopf.PRESENT}
+        kopf.on.event(watch.group, watch.version, watch.plural, labels=labels,
+                      id=f"{watch.kind.lower()}_event", registry=registry)(
+            _event_handler(watch, health))
     return registry
 
 
-async def warm_caches(reconciler: TaskJobReconciler, schedules: TaskScheduleReconciler,
-                      kube: KubeClient, settings: Settings,
+def _event_handler(watch: Watch, health: HealthState) -> Callable[..., Awaitable[None]]:
+    async def on_event(event: kopf.RawEvent, **_: Any) -> None:
+        health.saw_event(watch.kind)
+        watch.deliver(event.get("type"), event["object"])
+
+    return on_event
+
+
+async def warm_caches(watched: Sequence[Watch], reconciler: TaskJobReconciler,
+                      schedules: TaskScheduleReconciler, kube: KubeClient, settings: Settings,
                       executor: ThreadPoolExecutor) -> None:
-    """List pods and TaskJobs once before reconciling.
+    """List every watched kind once before reconciling.
 
     A job reconciled before its pods are known would look like it has none;
     the watches then only keep the stores current.
@@ -81,17 +128,10 @@ async def warm_caches(reconciler: TaskJobReconciler, schedules: TaskScheduleReco
     loop = asyncio.get_running_loop()
     scopes: list[str | None] = list(settings.namespaces) or [None]
     for namespace in scopes:
-        pods = await loop.run_in_executor(executor, kube.list_pods, namespace, LABEL_TASKJOB_UID)
-        for pod in pods:
-            reconciler.on_pod_event(None, pod)
-        jobs = await loop.run_in_executor(executor, kube.list_custom, "taskjobs", namespace)
-        for job in jobs:
-            reconciler.on_job_event(None, job)
-            schedules.on_run_event(None, job)
-        found = await loop.run_in_executor(executor, kube.list_custom, "taskschedules",
-                                           namespace)
-        for schedule in found:
-            schedules.on_schedule_event(None, schedule)
+        for watch in watched:
+            found = await loop.run_in_executor(executor, watch.list_now, kube, namespace)
+            for body in found:
+                watch.deliver(None, body)
     reconciler.warm = True
     log.info("caches warm: %d TaskJobs, %d pods, %d TaskSchedules", len(reconciler.jobs),
              len(reconciler.pods), len(schedules.schedules))
@@ -125,7 +165,8 @@ async def run_operator(settings: Settings) -> int:
     metrics_server = start_metrics_server(settings, metrics)
     reconciler = TaskJobReconciler(kube, executor, metrics)
     schedules = TaskScheduleReconciler(kube, executor, metrics)
-    registry = build_registry(reconciler, schedules, health)
+    watched = watches(reconciler, schedules)
+    registry = build_registry(watched, health)
     beat = asyncio.create_task(heartbeat(health))
     elector = LeaderElector(settings, api, executor) if settings.leader_election else None
     worker_tasks: list[asyncio.Task[None]] = []
@@ -160,7 +201,7 @@ async def run_operator(settings: Settings) -> int:
                 log.info("taskops stopped while standing by")
                 return 0
             holding = asyncio.create_task(keep_leading())
-        await warm_caches(reconciler, schedules, kube, settings, executor)
+        await warm_caches(watched, reconciler, schedules, kube, settings, executor)
         worker_tasks += [asyncio.create_task(work(reconciler.queue, reconciler.reconcile, log),
                                              name=f"taskjob-worker-{i}")
                          for i in range(workers)]

@@ -1,0 +1,109 @@
+"""The watch table: a kopf event and the warm-up list reach the same consumers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+
+from taskops.api.taskjob import GROUP, VERSION
+from taskops.core.labels import LABEL_TASKJOB_UID
+from taskops.runtime import Watch, build_registry, warm_caches, watches
+from taskops.settings import Settings
+
+
+class Recorder:
+    """Stands in for both reconcilers: records which callback saw which object."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None, str]] = []
+        self.jobs: list[object] = []
+        self.pods: list[object] = []
+        self.schedules: list[object] = []
+        self.warm = False
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+
+        def consume(event_type: str | None, body: Mapping[str, Any]) -> None:
+            self.seen.append((name, event_type, body["metadata"]["name"]))
+
+        return consume
+
+
+class Health:
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def saw_event(self, kind: str) -> None:
+        self.kinds.append(kind)
+
+
+class Kube:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def list_pods(self, namespace: str | None, selector: str) -> list[dict[str, Any]]:
+        self.calls.append(("pods", str(namespace), selector))
+        return [{"metadata": {"name": f"pod-in-{namespace}"}}]
+
+    def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        self.calls.append((plural, str(namespace)))
+        return [{"metadata": {"name": f"{plural}-in-{namespace}"}}]
+
+
+def table(recorder: Recorder) -> tuple[Watch, ...]:
+    return watches(recorder, recorder)
+
+
+def test_every_watch_is_registered_once_with_its_selector() -> None:
+    registry = build_registry(table(Recorder()), Health())
+    handlers = registry._watching.get_all_handlers()
+    registered = {
+        (h.selector.group, h.selector.version, h.selector.any_name): h.labels for h in handlers
+    }
+    assert registered == {
+        ("", "v1", "pods"): {LABEL_TASKJOB_UID: kopf.PRESENT},
+        (GROUP, VERSION, "taskjobs"): None,
+        (GROUP, VERSION, "taskschedules"): None,
+    }
+
+
+def test_a_taskjob_event_reaches_the_job_and_the_schedule_reconcilers() -> None:
+    recorder, health = Recorder(), Health()
+    registry = build_registry(table(recorder), health)
+    (handler,) = [
+        h for h in registry._watching.get_all_handlers() if h.selector.any_name == "taskjobs"
+    ]
+    event = {"type": "MODIFIED", "object": {"metadata": {"name": "j"}}}
+    asyncio.run(handler.fn(event=event))
+    assert health.kinds == ["TaskJob"]
+    assert recorder.seen == [("on_job_event", "MODIFIED", "j"), ("on_run_event", "MODIFIED", "j")]
+
+
+def test_warming_lists_pods_first_in_every_namespace_and_delivers_like_the_watch() -> None:
+    recorder, kube = Recorder(), Kube()
+    settings = Settings(namespaces=("a", "b"))
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        asyncio.run(
+            warm_caches(table(recorder), recorder, recorder, kube, settings, executor)
+        )
+    assert kube.calls == [
+        ("pods", "a", LABEL_TASKJOB_UID),
+        ("taskjobs", "a"),
+        ("taskschedules", "a"),
+        ("pods", "b", LABEL_TASKJOB_UID),
+        ("taskjobs", "b"),
+        ("taskschedules", "b"),
+    ]
+    assert recorder.seen[:4] == [
+        ("on_pod_event", None, "pod-in-a"),
+        ("on_job_event", None, "taskjobs-in-a"),
+        ("on_run_event", None, "taskjobs-in-a"),
+        ("on_schedule_event", None, "taskschedules-in-a"),
+    ]
+    assert recorder.warm
