@@ -155,7 +155,7 @@ async def run_operator(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    workers = settings.worker_limit or 16
+    workers = settings.worker_limit
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taskops-api")
     api = load_api_client(settings.kubeconfig, pool_size=workers)
     kube = KubeClient(api)

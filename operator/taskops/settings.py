@@ -6,14 +6,17 @@ values. Precedence: a flag wins over its variable, a variable wins over the
 default. An empty variable counts as unset, because Helm renders an unset value
 as ``""`` and that must not be an error.
 
-The table ``_OPTIONS`` is the single source of truth: the parser, ``--help`` and
-the resolution order are all built from it, so a setting cannot be documented
-in one place and behave differently in another.
+Each fact has one home: a setting's default is its ``Settings`` field default,
+and everything else about it (flag, variable, converter, help) is its row of
+``_OPTIONS``. The parser, ``--help`` and the resolution order are all built
+from those two, so a setting cannot be documented in one place and behave
+differently in another.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import re
 import socket
@@ -38,13 +41,17 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _UNLIMITED = "unlimited"
 
 
+def _hostname() -> str:
+    return socket.gethostname()
+
+
 @dataclass(frozen=True)
 class Settings:
     """The operator's resolved configuration; built by :func:`parse_settings`.
 
-    Constructing it directly (tests, embedding) skips validation; the defaults
-    here equal the command-line defaults, except that ``identity`` and
-    ``lease_namespace`` do not consult ``POD_NAME`` / ``POD_NAMESPACE``.
+    Constructing it directly (tests, embedding) skips validation. The defaults
+    here are the command-line defaults too, except that there ``identity`` and
+    ``lease_namespace`` consult ``POD_NAME`` / ``POD_NAMESPACE`` first.
     """
 
     #: Namespaces to watch; empty means every namespace (cluster-wide).
@@ -70,7 +77,7 @@ class Settings:
     #: Seconds between attempts to acquire or renew the Lease.
     retry_period: float = 2.0
     #: This replica's name in the Lease (holderIdentity) and in metrics.
-    identity: str = field(default_factory=socket.gethostname)
+    identity: str = field(default_factory=_hostname)
     #: Reconcile workers, and threads for blocking API calls (see runtime.py).
     worker_limit: int = 16
     #: Path to a kubeconfig; None means in-cluster config or the client's defaults.
@@ -198,10 +205,6 @@ def _non_empty(raw: str) -> str:
     return text
 
 
-def _hostname() -> str:
-    return socket.gethostname()
-
-
 @dataclass(frozen=True)
 class _Option:
     """One setting. Its Settings field and its variable derive from the flag, so the
@@ -211,11 +214,8 @@ class _Option:
     flag: str
     convert: Callable[[str], Any]
     help: str
-    default: Any
-    #: Shown in --help instead of ``default`` (for None and computed defaults).
+    #: Shown in --help instead of the default (for None and computed defaults).
     default_text: str | None = None
-    #: Computes the default when no flag or variable is given (overrides ``default``).
-    default_factory: Callable[[], Any] | None = None
     metavar: str | None = None
     #: Further variables consulted, in order, after ``env`` (Downward API fields).
     fallback_envs: tuple[str, ...] = ()
@@ -230,7 +230,23 @@ class _Option:
         return "TASKOPS_" + self.dest.upper()
 
     def default_value(self) -> Any:
-        return self.default_factory() if self.default_factory is not None else self.default
+        """The ``Settings`` field's default: used when no flag or variable is given."""
+        settings_field = _FIELDS[self.dest]
+        if settings_field.default_factory is not dataclasses.MISSING:
+            return settings_field.default_factory()
+        return settings_field.default
+
+    def shown_default(self) -> str:
+        """The default as ``--help`` shows it."""
+        if self.default_text is not None:
+            return self.default_text
+        value = self.default_value()
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+_FIELDS: dict[str, dataclasses.Field[Any]] = {
+    settings_field.name: settings_field for settings_field in dataclasses.fields(Settings)
+}
 
 
 _OPTIONS: tuple[_Option, ...] = (
@@ -238,7 +254,6 @@ _OPTIONS: tuple[_Option, ...] = (
         "--namespaces",
         _namespaces,
         "Comma-separated namespaces to watch; empty watches every namespace.",
-        default=(),
         default_text="all namespaces",
         metavar="NS[,NS...]",
     ),
@@ -246,7 +261,6 @@ _OPTIONS: tuple[_Option, ...] = (
         "--max-running",
         _positive_int_or_unlimited,
         "Most TaskJobs running at once across the cluster; further ones wait in phase Queued.",
-        default=None,
         default_text="unlimited",
         metavar="N|unlimited",
     ),
@@ -254,7 +268,6 @@ _OPTIONS: tuple[_Option, ...] = (
         "--max-running-per-namespace",
         _positive_int_or_unlimited,
         "Most TaskJobs running at once in any one namespace.",
-        default=None,
         default_text="unlimited",
         metavar="N|unlimited",
     ),
@@ -262,35 +275,30 @@ _OPTIONS: tuple[_Option, ...] = (
         "--log-format",
         _log_format,
         "Log line format: text, or json (one JSON object per line).",
-        default="text",
         metavar="text|json",
     ),
     _Option(
         "--log-level",
         _log_level,
         f"Least severe level logged: {', '.join(LOG_LEVELS)}.",
-        default="INFO",
         metavar="LEVEL",
     ),
     _Option(
         "--health-port",
         _port,
         "Port of the /healthz (liveness) and /readyz (readiness) endpoints.",
-        default=8081,
         metavar="PORT",
     ),
     _Option(
         "--metrics-port",
         _port,
         "Port of the Prometheus /metrics endpoint.",
-        default=8080,
         metavar="PORT",
     ),
     _Option(
         "--bind-address",
         _bind_address,
         "Address the health and metrics servers listen on.",
-        default="0.0.0.0",
         metavar="ADDR",
     ),
     _Option(
@@ -298,7 +306,6 @@ _OPTIONS: tuple[_Option, ...] = (
         _boolean,
         "Hold a coordination.k8s.io Lease so that only one replica is active; "
         "required when running more than one replica.",
-        default=False,
         default_text="off",
         boolean=True,
     ),
@@ -306,14 +313,12 @@ _OPTIONS: tuple[_Option, ...] = (
         "--lease-name",
         _dns_subdomain,
         "Name of the leader-election Lease.",
-        default="taskops-leader",
         metavar="NAME",
     ),
     _Option(
         "--lease-namespace",
         _namespace,
         "Namespace of the leader-election Lease.",
-        default="default",
         default_text="$POD_NAMESPACE, else default",
         metavar="NS",
         fallback_envs=("POD_NAMESPACE",),
@@ -323,8 +328,6 @@ _OPTIONS: tuple[_Option, ...] = (
         _seconds,
         "Seconds a Lease stays valid after its last renewal; a standby takes over "
         "at most this long (plus one retry period) after the leader dies.",
-        default=15.0,
-        default_text="15",
         metavar="SECONDS",
     ),
     _Option(
@@ -332,24 +335,18 @@ _OPTIONS: tuple[_Option, ...] = (
         _seconds,
         "Seconds the leader keeps failing to renew before it stops working; "
         "must be less than the lease duration.",
-        default=10.0,
-        default_text="10",
         metavar="SECONDS",
     ),
     _Option(
         "--retry-period",
         _seconds,
         "Seconds between attempts to acquire or renew the Lease.",
-        default=2.0,
-        default_text="2",
         metavar="SECONDS",
     ),
     _Option(
         "--identity",
         _non_empty,
         "This replica's name in the Lease and in metrics; must differ between replicas.",
-        default=None,
-        default_factory=_hostname,
         default_text="$POD_NAME, else the hostname",
         metavar="NAME",
         fallback_envs=("POD_NAME",),
@@ -359,7 +356,6 @@ _OPTIONS: tuple[_Option, ...] = (
         _positive_int,
         "Most TaskJobs reconciled at once: the number of reconcile workers, and of "
         "threads for blocking Kubernetes API calls.",
-        default=16,
         metavar="N",
     ),
     _Option(
@@ -367,7 +363,6 @@ _OPTIONS: tuple[_Option, ...] = (
         _non_empty,
         "Path to a kubeconfig file; without it the in-cluster service account is "
         "used, or the client's usual discovery ($KUBECONFIG, ~/.kube/config).",
-        default=None,
         default_text="none",
         metavar="PATH",
     ),
@@ -395,8 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     for option in _OPTIONS:
-        shown = option.default_text if option.default_text is not None else option.default
-        help_text = f"{option.help} [env: {option.env}; default: {shown}]"
+        help_text = f"{option.help} [env: {option.env}; default: {option.shown_default()}]"
         if option.boolean:
             parser.add_argument(
                 option.flag,
