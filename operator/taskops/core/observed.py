@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, TypedDict
+from typing import Any, Final, Self
 
 from taskops.core.coerce import as_list_or_tuple, as_mapping, as_non_empty_str, digits_as_int
 from taskops.core.labels import (
@@ -55,34 +55,49 @@ class ObservedPod:
 
 
 @dataclass(frozen=True)
-class ObservedJob:
-    """One TaskJob; spec and status stay raw camelCase dicts (plain, deep copies)."""
+class ObservedObject:
+    """What every observed custom object has; spec and status stay raw camelCase
+    dicts (plain, deep copies)."""
 
     namespace: str
     name: str
     uid: str
     generation: int
-    created: datetime
-    deleting: bool
-    finalizers: tuple[str, ...]
+    created: datetime  # metadata.creationTimestamp
+    deleting: bool  # metadata.deletionTimestamp set
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
+
+    @classmethod
+    def _observe(cls, body: Mapping[str, Any], **kind_fields: Any) -> Self:
+        metadata = as_mapping(body.get("metadata"))
+        generation = metadata.get("generation")
+        return cls(
+            namespace=str(metadata.get("namespace", "")),
+            name=str(metadata.get("name", "")),
+            uid=str(metadata.get("uid", "")),
+            generation=generation if isinstance(generation, int) else 0,
+            created=parse_time(metadata.get("creationTimestamp")) or EPOCH,
+            deleting=metadata.get("deletionTimestamp") is not None,
+            spec=_plain(as_mapping(body.get("spec"))),
+            status=_plain(as_mapping(body.get("status"))),
+            **kind_fields,
+        )
+
+
+@dataclass(frozen=True)
+class ObservedJob(ObservedObject):
+    """One TaskJob."""
+
+    finalizers: tuple[str, ...]
     labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)
-class ObservedSchedule:
-    """One TaskSchedule; spec and status stay raw camelCase dicts (plain, deep copies)."""
+class ObservedSchedule(ObservedObject):
+    """One TaskSchedule; `created` is the anchor of @every and of catch-up."""
 
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    created: datetime  # metadata.creationTimestamp: the anchor of @every and of catch-up
-    deleting: bool
     annotations: Mapping[str, str]
-    spec: Mapping[str, Any]
-    status: Mapping[str, Any]
 
     @property
     def trigger(self) -> str | None:
@@ -167,8 +182,8 @@ def observe_job(body: Mapping[str, Any]) -> ObservedJob:
     """The ObservedJob of a TaskJob body (a kopf Body or a plain dict)."""
     metadata = as_mapping(body.get("metadata"))
     labels = as_mapping(metadata.get("labels"))
-    return ObservedJob(
-        **_observe_object(body),
+    return ObservedJob._observe(
+        body,
         finalizers=tuple(str(f) for f in as_list_or_tuple(metadata.get("finalizers"))),
         labels={str(k): str(v) for k, v in labels.items()},
     )
@@ -177,37 +192,9 @@ def observe_job(body: Mapping[str, Any]) -> ObservedJob:
 def observe_schedule(body: Mapping[str, Any]) -> ObservedSchedule:
     """The ObservedSchedule of a TaskSchedule body (a kopf Body or a plain dict)."""
     annotations = as_mapping(as_mapping(body.get("metadata")).get("annotations"))
-    return ObservedSchedule(
-        **_observe_object(body),
+    return ObservedSchedule._observe(
+        body,
         annotations={str(k): str(v) for k, v in annotations.items() if isinstance(v, str)},
-    )
-
-
-class _ObservedObject(TypedDict):
-    """The fields every observed custom object has."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    created: datetime
-    deleting: bool
-    spec: Mapping[str, Any]
-    status: Mapping[str, Any]
-
-
-def _observe_object(body: Mapping[str, Any]) -> _ObservedObject:
-    metadata = as_mapping(body.get("metadata"))
-    generation = metadata.get("generation")
-    return _ObservedObject(
-        namespace=str(metadata.get("namespace", "")),
-        name=str(metadata.get("name", "")),
-        uid=str(metadata.get("uid", "")),
-        generation=generation if isinstance(generation, int) else 0,
-        created=parse_time(metadata.get("creationTimestamp")) or EPOCH,
-        deleting=metadata.get("deletionTimestamp") is not None,
-        spec=_plain(as_mapping(body.get("spec"))),
-        status=_plain(as_mapping(body.get("status"))),
     )
 
 
