@@ -52,6 +52,9 @@ EXPECTED_FAMILIES: dict[str, tuple[str, set[str]]] = {
     "taskops_reconcile_errors": ("counter", {"kind"}),
     "taskops_leader": ("gauge", {"identity"}),
     "taskops_watch_last_event_timestamp_seconds": ("gauge", {"kind"}),
+    "taskops_queue_depth": ("gauge", {"namespace"}),
+    "taskops_slots_in_use": ("gauge", {"scope"}),
+    "taskops_slots_cap": ("gauge", {"scope"}),
 }
 
 
@@ -216,3 +219,18 @@ def test_metrics_server_serves_the_registry_on_slash_metrics(metrics: Metrics) -
         assert "taskops_retries_total 3.0" in body
     finally:
         server.stop()
+
+
+def test_admission_gauges_are_a_recount() -> None:
+    """Queue depth and slots read what the book says now: a namespace that
+    emptied reads 0, and caps appear only where one is set."""
+    metrics = Metrics()
+    metrics.set_admission({"a": 4, "b": 1}, {"a": 2}, total_cap=3, namespace_cap=None)
+    assert value(metrics, "taskops_queue_depth", namespace="a") == 4
+    assert value(metrics, "taskops_slots_in_use", scope="cluster") == 2
+    assert value(metrics, "taskops_slots_cap", scope="cluster") == 3
+    assert value(metrics, "taskops_slots_cap", scope="a") is None
+    metrics.set_admission({"b": 1}, {}, total_cap=3, namespace_cap=2)
+    assert value(metrics, "taskops_queue_depth", namespace="a") == 0
+    assert value(metrics, "taskops_slots_in_use", scope="a") == 0
+    assert value(metrics, "taskops_slots_cap", scope="b") == 2

@@ -33,6 +33,7 @@ from taskops.core.actions import (
     ReleasePod,
     RemoveJobFinalizer,
 )
+from taskops.core.admission import Gate
 from taskops.core.conditions import status_patch
 from taskops.core.job_status import format_duration, truncate_utf8
 from taskops.core.labels import JOB_FINALIZER
@@ -60,7 +61,7 @@ class Story:
         job = make_job(
             self.spec, status=self.status, finalizers=self.finalizers, deleting=self.deleting
         )
-        decision = decide(job, list(pods), now, admitted=admitted)
+        decision = decide(job, list(pods), now, Gate(admitted=admitted))
         self.status = decision.status
         return decision
 
@@ -125,10 +126,11 @@ def test_admitted_job_creates_the_first_attempt() -> None:
     assert of_type(decision, EmitEvent) == [EmitEvent("Normal", "Running", status["message"])]
 
 
-def test_job_not_admitted_stays_pending() -> None:
+def test_job_not_admitted_is_queued_and_asks_for_a_slot() -> None:
     decision = Story(job_spec()).step(T0, admitted=False)
-    assert decision.status["phase"] == "Pending"
-    assert decision.status["reason"] == "NotAdmitted"
+    assert decision.status["phase"] == "Queued"
+    assert decision.status["reason"] == "ConcurrencyCap"
+    assert decision.wants_slot
     assert "startTime" not in decision.status
     assert condition(decision.status, "Admitted")["status"] == "False"  # type: ignore[index]
     assert not of_type(decision, CreatePod)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from factories import T0, FakeCluster, job_spec, make_job
 from taskops.api.taskjob import TaskJobStatus
 from taskops.core.actions import CreatePod, Decision, EmitEvent
+from taskops.core.admission import Gate
 from taskops.core.observed import ObservedPod, observe_pod
 from taskops.core.taskjob import decide
 
@@ -303,7 +304,8 @@ def test_property_decide_never_raises(
 ) -> None:
     """Any spec, any (even corrupt) status and any pods give a Decision with a valid status."""
     decision = decide(
-        make_job(spec, status=status, deleting=deleting), pods, T0 + timedelta(seconds=30), admitted
+        make_job(spec, status=status, deleting=deleting), pods, T0 + timedelta(seconds=30),
+        Gate(admitted=admitted),
     )
     TaskJobStatus.model_validate(decision.status)
     assert decision.requeue_after is None or decision.requeue_after > 0

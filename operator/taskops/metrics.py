@@ -12,7 +12,12 @@ Exported names (all prefixed ``taskops_``):
   :class:`PhaseGauge`)
 - ``taskops_taskjobs_finished_total{result,reason}``: counter
 - ``taskops_attempts_total{outcome}``, ``taskops_retries_total``: counters
-- ``taskops_queue_wait_seconds``, ``taskops_run_duration_seconds``: histograms
+- ``taskops_queue_wait_seconds``, ``taskops_run_duration_seconds``: histograms; the
+  queue wait is observed at each admission (0 for a job admitted at once)
+- ``taskops_queue_depth{namespace}``: gauge, TaskJobs waiting for a slot
+- ``taskops_slots_in_use{scope}``, ``taskops_slots_cap{scope}``: gauges, TaskJobs
+  holding a slot and the cap, ``scope`` is ``cluster`` or a namespace (caps only
+  where one is set)
 - ``taskops_schedule_runs_total{outcome}``: counter, outcome in SCHEDULE_OUTCOMES
 - ``taskops_schedule_lateness_seconds``: histogram
 - ``taskops_reconcile_duration_seconds{kind}``, ``taskops_reconcile_errors_total{kind}``
@@ -25,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Tally
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
@@ -266,6 +271,25 @@ class Metrics:
             buckets=QUEUE_WAIT_BUCKETS,
             registry=r,
         )
+        self.queue_depth = Gauge(
+            "taskops_queue_depth",
+            "TaskJobs waiting for a slot under the concurrency caps, by namespace.",
+            ["namespace"],
+            registry=r,
+        )
+        self.slots_in_use = Gauge(
+            "taskops_slots_in_use",
+            "TaskJobs holding a slot (Admitted=True), cluster-wide and by namespace.",
+            ["scope"],
+            registry=r,
+        )
+        self.slots_cap = Gauge(
+            "taskops_slots_cap",
+            "The concurrency cap in force: scope cluster (--max-running) and each namespace "
+            "with TaskJobs (--max-running-per-namespace); absent when unlimited.",
+            ["scope"],
+            registry=r,
+        )
         self.run_duration = Histogram(
             "taskops_run_duration_seconds",
             "Time from a TaskJob's first admission to its completion.",
@@ -316,6 +340,24 @@ class Metrics:
         for kind in RECONCILE_KINDS:
             self.reconcile_errors.labels(kind=kind)
 
+    def set_admission(self, depth: Mapping[str, int], holding: Mapping[str, int],
+                      total_cap: int | None, namespace_cap: int | None) -> None:
+        """Report queue depth and slots: a recount, so namespaces that emptied read 0."""
+        for ns in {key[0] for key, _ in _series(self.queue_depth)} - depth.keys():
+            self.queue_depth.labels(namespace=ns).set(0)
+        for ns, count in depth.items():
+            self.queue_depth.labels(namespace=ns).set(count)
+        scopes = {"cluster": sum(holding.values()), **holding}
+        for scope in {key[0] for key, _ in _series(self.slots_in_use)} - scopes.keys():
+            self.slots_in_use.labels(scope=scope).set(0)
+        for scope, count in scopes.items():
+            self.slots_in_use.labels(scope=scope).set(count)
+        if total_cap is not None:
+            self.slots_cap.labels(scope="cluster").set(total_cap)
+        if namespace_cap is not None:
+            for scope in scopes.keys() - {"cluster"} | depth.keys():
+                self.slots_cap.labels(scope=scope).set(namespace_cap)
+
     def set_leader(self, identity: str, leading: bool) -> None:
         """Report whether the replica ``identity`` currently holds the Lease."""
         self.leader.labels(identity=identity).set(1 if leading else 0)
@@ -339,6 +381,12 @@ class Metrics:
             raise
         finally:
             self.reconcile_duration.labels(kind=kind).observe(time.perf_counter() - started)
+
+
+def _series(gauge: Gauge) -> list[tuple[tuple[str, ...], object]]:
+    # prometheus-client keeps a labelled metric's children in `_metrics`; there
+    # is no public way to list the label values already exported.
+    return [(tuple(key), child) for key, child in gauge._metrics.items()]
 
 
 def exposition(metrics: Metrics) -> str:

@@ -22,6 +22,7 @@ import kopf
 from kopf._core.intents.registries import SmartOperatorRegistry  # not re-exported by kopf
 
 from taskops.api.taskjob import GROUP, VERSION
+from taskops.core.admission import Caps
 from taskops.core.labels import LABEL_TASKJOB_UID
 from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.handlers.taskschedules import TaskScheduleReconciler
@@ -163,13 +164,16 @@ async def run_operator(settings: Settings) -> int:
     health = HealthState(identity=settings.identity)
     health_server = start_health_server(settings, health)
     metrics_server = start_metrics_server(settings, metrics)
-    reconciler = TaskJobReconciler(kube, executor, metrics)
+    reconciler = TaskJobReconciler(kube, executor, metrics,
+                                   caps=Caps(settings.max_running,
+                                             settings.max_running_per_namespace))
     schedules = TaskScheduleReconciler(kube, executor, metrics)
     watched = watches(reconciler, schedules)
     registry = build_registry(watched, health)
     beat = asyncio.create_task(heartbeat(health))
     elector = LeaderElector(settings, api, executor) if settings.leader_election else None
     worker_tasks: list[asyncio.Task[None]] = []
+    refreshing: asyncio.Task[None] | None = None
     holding: asyncio.Task[None] | None = None
     lost = False
 
@@ -208,6 +212,8 @@ async def run_operator(settings: Settings) -> int:
         worker_tasks += [asyncio.create_task(work(schedules.queue, schedules.reconcile, log),
                                              name=f"taskschedule-worker-{i}")
                          for i in range(max(2, workers // 4))]
+        refreshing = asyncio.create_task(reconciler.refresh_admission(),
+                                         name="admission-refresh")
         health.set_leader(True)
         metrics.set_leader(settings.identity, True)
         health.mark_ready()
@@ -224,6 +230,8 @@ async def run_operator(settings: Settings) -> int:
     finally:
         if holding is not None:
             holding.cancel()
+        if refreshing is not None:
+            refreshing.cancel()
         health.mark_stopping()
         if lost:
             # Another replica may lead by now: no write may follow, not even a drain.

@@ -91,9 +91,11 @@ TASKJOB: Final = CrdDescriptor(
     "backoff, deadlines, fan-out and a result.",
     printer_columns=(
         PrinterColumn("Phase", "string", ".status.phase", "Current phase."),
+        PrinterColumn("Reason", "string", ".status.reason", "Reason of the phase."),
+        PrinterColumn("Queue", "integer", ".status.queuePosition",
+                      "Place in the admission order while Queued."),
         PrinterColumn("Attempts", "integer", ".status.attemptCount", "Attempts started."),
         PrinterColumn("Duration", "string", ".status.duration", "Run time once finished."),
-        PrinterColumn("Reason", "string", ".status.reason", "Reason of the phase.", priority=1),
         PrinterColumn("Result", "string", ".status.result", "Result of the job."),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
     ),

@@ -42,6 +42,8 @@ MAX_COMPLETIONS: Final = 1000
 MAX_CONTAINERS: Final = 100
 MAX_RESULT_BYTES: Final = 4096  # the kubelet's own cap on a termination message
 MAX_ATTEMPT_RECORDS: Final = 20
+MAX_PRIORITY: Final = 1_000_000_000  # PriorityClass's range for user classes
+MAX_WAIT_SECONDS: Final = 30 * 86400  # a queue or dependency wait longer than 30 days is a bug
 RESULTS_BUDGET_BYTES: Final = 256 * 1024  # all of status.results of an Indexed job
 PATH_MARK: Final = "{path}"
 """Placeholder in rule messages for the JSON path of the node the rule sits on.
@@ -207,14 +209,16 @@ class Timeouts(ApiModel):
     queue_seconds: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_WAIT_SECONDS,
         description="Longest time the job may wait Queued; exceeded: it fails with reason "
         "QueueTimeout.",
     )
     dependency_seconds: int = Field(
         default=300,
         ge=1,
-        description="Longest time a dependency in `dependsOn` may be missing before the job "
-        "fails with reason DependencyFailed.",
+        le=MAX_WAIT_SECONDS,
+        description="Longest time, from this job's creation, a dependency in `dependsOn` may "
+        "be missing before the job fails with reason DependencyFailed.",
     )
 
 
@@ -409,8 +413,10 @@ class TaskJobSpec(ApiModel):
     )
     priority: int = Field(
         default=0,
+        ge=-MAX_PRIORITY,
+        le=MAX_PRIORITY,
         description="Admission order when the operator's concurrency cap is reached: higher "
-        "first, then oldest first.",
+        "first, then oldest first, then by name.",
     )
     depends_on: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
         default_factory=list,
@@ -624,7 +630,15 @@ class TaskJobStatus(ApiModel):
         default=None, description="When the job was queued (RFC 3339)."
     )
     queue_position: int | None = Field(
-        default=None, ge=1, description="1-based place in the admission order while Queued."
+        default=None,
+        ge=1,
+        description="1-based place in the admission order while Queued (written for the first "
+        "100 of a queue; the message says when a job is further back).",
+    )
+    dependency_results: str | None = Field(
+        default=None,
+        description="TASK_DEPENDENCY_RESULTS as handed to the pods: the results of the "
+        "TaskJobs in dependsOn when this job was admitted (JSON).",
     )
     duration: str | None = Field(
         default=None, description="Run time from start to completion, e.g. 42s or 3m12s."

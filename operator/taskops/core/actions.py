@@ -75,6 +75,15 @@ class AttemptEnded:
     retried: bool
 
 
+@dataclass(frozen=True)
+class SlotTaken:
+    """For metrics: the job took a slot in this decision, after `wait_seconds` Queued."""
+
+    wait_seconds: float
+
+
+Observation: TypeAlias = Finished | AttemptEnded | SlotTaken
+
 Action: TypeAlias = (
     CreatePod
     | DeletePod
@@ -93,4 +102,7 @@ class Decision:
     status: dict[str, Any]  # the complete new .status (camelCase, JSON-ready, RFC 3339 'Z')
     actions: tuple[Action, ...]
     requeue_after: float | None  # seconds until the next time-based change
-    observations: tuple[Finished | AttemptEnded, ...] = ()
+    observations: tuple[Observation, ...] = ()
+    # The job would run now but holds no slot: the shell should ask for one
+    # and, when granted, decide again with the slot.
+    wants_slot: bool = False

@@ -33,6 +33,7 @@ from enum import Enum
 from typing import Final
 
 from taskops.core.conditions import find_condition
+from taskops.core.dag import NO_DEPENDENCIES, DependencyVerdict
 
 CONCURRENCY_CAP: Final = "ConcurrencyCap"
 QUEUE_TIMEOUT: Final = "QueueTimeout"
@@ -206,3 +207,15 @@ def queue_spot(
         ahead, cap, limit, in_use = ahead_global, GLOBAL, caps.total, usage.total
     position = ahead + 1
     return QueueSpot(cap, limit, in_use, position if position <= EXACT_POSITIONS else None)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What admission and dependencies say about one job, for `decide`."""
+
+    admitted: bool = True  # it holds a slot, or was just granted one
+    queue: QueueSpot | None = None  # where it waits, when not admitted
+    dependencies: DependencyVerdict = NO_DEPENDENCIES
+
+
+OPEN: Final = Gate()

@@ -49,6 +49,10 @@ class StatusInputs:
     completion_time: datetime | None
     waiting: Sequence[datetime]  # retry times of indexes backing off
     now: datetime
+    admitted: tuple[str, str, str]  # the Admitted condition: status, reason, message
+    queued_since: datetime | None = None  # while Queued
+    queue_position: int | None = None  # while Queued, within the exact positions
+    dependency_results: str | None = None  # TASK_DEPENDENCY_RESULTS, once started
 
 
 def render_status(inputs: StatusInputs, phase: str, reason: str, message: str) -> dict[str, Any]:
@@ -77,6 +81,12 @@ def render_status(inputs: StatusInputs, phase: str, reason: str, message: str) -
         status["completionTime"] = format_time(inputs.completion_time)
         start = inputs.start_time or inputs.job.created
         status["duration"] = format_duration(inputs.completion_time - start)
+    if inputs.queued_since is not None:
+        status["queuedSince"] = format_time(inputs.queued_since)
+    if inputs.queue_position is not None:
+        status["queuePosition"] = inputs.queue_position
+    if inputs.dependency_results is not None:
+        status["dependencyResults"] = inputs.dependency_results
     if inputs.waiting and phase not in TERMINAL_PHASES:
         status["nextAttemptTime"] = format_time(min(inputs.waiting))
     if ledger.result is not None:
@@ -171,15 +181,7 @@ def _conditions(
 ) -> list[dict[str, Any]]:
     live = inputs.live
     observed = inputs.job.status
-    conditions: dict[str, tuple[str, str, str]] = {}
-    if inputs.start_time is not None:
-        conditions["Admitted"] = (
-            "True",
-            "Admitted",
-            f"started at {format_time(inputs.start_time)}",
-        )
-    else:
-        conditions["Admitted"] = ("False", reason, message or "not started")
+    conditions: dict[str, tuple[str, str, str]] = {"Admitted": inputs.admitted}
     ready = sum(1 for pod in live if pod.ready)
     if live and ready == len(live):
         conditions["Ready"] = ("True", "PodsReady", f"{ready}/{len(live)} active pods ready")

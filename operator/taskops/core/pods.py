@@ -31,6 +31,7 @@ HASH_LENGTH: Final = 8
 ENV_INDEX: Final = "TASK_INDEX"
 ENV_COUNT: Final = "TASK_COUNT"
 ENV_ATTEMPT: Final = "TASK_ATTEMPT"
+ENV_DEPENDENCY_RESULTS: Final = "TASK_DEPENDENCY_RESULTS"
 
 _DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -87,6 +88,7 @@ def pod_manifest(
     spec: TaskJobSpec,
     index: int,
     attempt: int,
+    dependency_results: str | None = None,
 ) -> dict[str, Any]:
     """The Pod (a plain dict, API camelCase) for one attempt of a TaskJob.
 
@@ -94,7 +96,8 @@ def pod_manifest(
     deterministic name, restartPolicy Never, the taskops labels, a controller
     ownerReference to the TaskJob, the attempt-record finalizer, env
     TASK_INDEX/TASK_COUNT/TASK_ATTEMPT on every container (first, so the
-    template's own env can refer to them with $(TASK_INDEX)), and
+    template's own env can refer to them with $(TASK_INDEX)), plus
+    TASK_DEPENDENCY_RESULTS when `dependency_results` is given, and
     terminationGracePeriodSeconds from spec.shutdown. The main container also
     gets, unless the template sets them: the probes of spec.probes, the preStop
     drain hook of spec.shutdown.drain and terminationMessagePolicy
@@ -126,6 +129,8 @@ def pod_manifest(
         {"name": ENV_COUNT, "value": str(spec.completions)},
         {"name": ENV_ATTEMPT, "value": str(attempt)},
     ]
+    if dependency_results is not None:
+        env.append({"name": ENV_DEPENDENCY_RESULTS, "value": dependency_results})
     for key in ("initContainers", "containers"):
         for container in as_list(pod_spec.get(key)):
             if isinstance(container, dict):

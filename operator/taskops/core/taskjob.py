@@ -69,11 +69,16 @@ from taskops.core.actions import (
     DeletePod,
     EmitEvent,
     Finished,
+    Observation,
     ReleasePod,
     RemoveJobFinalizer,
+    SlotTaken,
 )
+from taskops.core.admission import CONCURRENCY_CAP, OPEN, QUEUE_TIMEOUT, Gate
 from taskops.core.backoff import retry_delay
 from taskops.core.coerce import as_mapping, as_non_empty_str, as_non_negative_int
+from taskops.core.conditions import find_condition
+from taskops.core.dag import WAITING_FOR_DEPENDENCIES, Broken, Waiting
 from taskops.core.job_status import (
     INVALID,
     StatusInputs,
@@ -109,21 +114,23 @@ def decide(
     job: ObservedJob,
     pods: Sequence[ObservedPod],
     now: datetime,
-    admitted: bool = True,
+    gate: Gate = OPEN,
     rejected: str | None = None,
 ) -> Decision:
     """Decide the TaskJob's new status and the actions that move it on.
 
     Deterministic in its inputs (the order of `pods` does not matter) and
     level-triggered: applying the decision and deciding again converges, and
-    an attempt is never counted twice nor created twice. `admitted` is the seam
-    for the admission layer (queues, caps, dependencies): a job that has not
-    started yet stays Pending while it is False; once started it is ignored.
-    Never raises on a bad spec: that is phase Failed, reason Invalid.
+    an attempt is never counted twice nor created twice. `gate` is what the
+    admission layer says: whether the job holds a slot (else it is Queued, or
+    BackingOff while no retry is due, and `Decision.wants_slot` asks the shell
+    for one), where it waits, and what its dependencies say (consulted until
+    the job first starts: Waiting, or Failed for a failed dependency or a
+    cycle). Never raises on a bad spec: that is phase Failed, reason Invalid.
     `rejected` is the API server's refusal of this job's pod template (the
     schema cannot check a whole PodTemplateSpec): it makes the spec Invalid.
     """
-    return _Reconcile(job, pods, as_utc(now), admitted, rejected).decide()
+    return _Reconcile(job, pods, as_utc(now), gate, rejected).decide()
 
 
 # --- the reconcile -----------------------------------------------------------
@@ -163,12 +170,12 @@ class _Reconcile:
         job: ObservedJob,
         pods: Sequence[ObservedPod],
         now: datetime,
-        admitted: bool,
+        gate: Gate,
         rejected: str | None = None,
     ) -> None:
         self.job = job
         self.now = now
-        self.admitted = admitted
+        self.gate = gate
         self.pods = sorted(pods, key=lambda p: (p.index, p.attempt, p.name))
         self.observed = job.status
         observed_phase = self.observed.get("phase")
@@ -191,7 +198,16 @@ class _Reconcile:
             created = [pod.created for pod in self.pods if pod.created is not None]
             self.start_time = _floor_second(min(created)) if created else None
         self.completion_time = parse_time(self.observed.get("completionTime"))
+        results = self.observed.get("dependencyResults")
+        # Taken once, at the first admission: every attempt sees the same input.
+        self.dependency_results = results if isinstance(results, str) else None
+        admitted = find_condition(self.observed, "Admitted")
+        self.held_before = admitted is not None and admitted.get("status") == "True"
 
+        self.wants_slot = False
+        self.queued_since: datetime | None = None
+        self.queue_deadline: datetime | None = None
+        self.recheck_at: datetime | None = None
         self.new_records: list[dict[str, Any]] = []
         self.attempt_events: list[EmitEvent] = []
         self.ended: list[tuple[int, int, str]] = []
@@ -232,6 +248,8 @@ class _Reconcile:
             )
         if phase in TERMINAL_PHASES and self.completion_time is None:
             self.completion_time = _floor_second(self.now)
+        admitted = self._admitted_condition(phase, reason, message)
+        spot = self.gate.queue if phase == "Queued" else None
 
         status = render_status(
             StatusInputs(
@@ -245,6 +263,10 @@ class _Reconcile:
                 completion_time=self.completion_time,
                 waiting=self.waiting,
                 now=self.now,
+                admitted=admitted,
+                queued_since=self.queued_since if phase == "Queued" else None,
+                queue_position=spot.position if spot is not None else None,
+                dependency_results=self.dependency_results if self.start_time else None,
             ),
             phase,
             reason,
@@ -257,6 +279,9 @@ class _Reconcile:
             actions.append(
                 EmitEvent("Warning" if failed else "Normal", reason if failed else phase, message)
             )
+        if self._takes_slot(admitted) and self.observed_phase == "Queued":
+            waited = round(self._queue_wait())
+            actions.append(EmitEvent("Normal", "Admitted", f"admitted after {waited}s Queued"))
         actions.extend(self.attempt_events)
         if not self.job.deleting and JOB_FINALIZER not in self.job.finalizers:
             actions.append(AddJobFinalizer())
@@ -273,7 +298,8 @@ class _Reconcile:
             status=status,
             actions=tuple(actions),
             requeue_after=self._requeue_after(phase, ttl_due),
-            observations=self._observations(phase, reason),
+            observations=self._observations(phase, reason, admitted),
+            wants_slot=self.wants_slot,
         )
 
     def _record_ended_pods(self, ending: bool) -> None:
@@ -369,11 +395,75 @@ class _Reconcile:
             return phase, reason, "the TaskJob is being deleted"
         if spec.suspend:
             return "Suspended", "Suspended", "spec.suspend is true: pods are stopped"
-        if self.start_time is None and not self.admitted:
-            return "Pending", "NotAdmitted", "waiting for admission"
+        if self.start_time is None:
+            verdict = self.gate.dependencies
+            if isinstance(verdict, Broken):
+                return "Failed", verdict.reason, verdict.message
+            if isinstance(verdict, Waiting):
+                self.recheck_at = verdict.recheck_at
+                return "Waiting", WAITING_FOR_DEPENDENCIES, verdict.message
+            self.dependency_results = verdict.results
+        if not self._holds():
+            return self._unadmitted_phase(spec)
         if self.start_time is None and JOB_FINALIZER not in self.job.finalizers:
             return "Pending", "AwaitingFinalizer", f"waiting for the {JOB_FINALIZER} finalizer"
         return "Running", "Running", ""
+
+    def _holds(self) -> bool:
+        """Whether the job holds a slot: granted, or pods of it still run (which
+        only a job that held one can have)."""
+        return self.gate.admitted or bool(self._live_pods())
+
+    def _unadmitted_phase(self, spec: TaskJobSpec) -> tuple[str, str, str]:
+        """BackingOff while every remaining attempt waits out a retry delay (no
+        slot needed yet), else Queued for a slot, or Failed past queueSeconds."""
+        retries: list[datetime] = []
+        for index in range(spec.completions):
+            if index in self.ledger.completed:
+                continue
+            book = self.ledger.books.get(index)
+            if book is None or book.retry_after is None or book.retry_after <= self.now:
+                retries = []
+                break
+            retries.append(book.retry_after)
+        if retries:
+            self.waiting.extend(retries)
+            return "BackingOff", "BackingOff", progress_message(
+                "BackingOff", active=0, succeeded=len(self.ledger.completed),
+                completions=spec.completions, waiting=retries,
+            )
+        queued_since = parse_time(self.observed.get("queuedSince"))
+        if self.observed_phase != "Queued" or queued_since is None:
+            queued_since = _floor_second(self.now)
+        seconds = spec.timeouts.queue_seconds
+        if seconds is not None:
+            self.queue_deadline = queued_since + timedelta(seconds=seconds)
+            if self.queue_deadline <= self.now:
+                return (
+                    "Failed",
+                    QUEUE_TIMEOUT,
+                    f"waited Queued longer than spec.timeouts.queueSeconds ({seconds}s)",
+                )
+        self.wants_slot = True
+        self.queued_since = queued_since
+        spot = self.gate.queue
+        return "Queued", CONCURRENCY_CAP, (
+            spot.message if spot is not None else "waiting for a slot under the concurrency caps"
+        )
+
+    def _admitted_condition(self, phase: str, reason: str, message: str) -> tuple[str, str, str]:
+        """Admitted=True exactly while the job holds a slot (what the caps count)."""
+        if phase in ("Pending", "Running") and (self._holds() or self.creates):
+            return "True", "Admitted", "holds a slot under the concurrency caps"
+        if any(not pod.terminal for pod in self.pods):
+            # Pods of a job that held a slot are still stopping: the slot is
+            # kept until they are gone, so the cap bounds running pods too.
+            return "True", "Draining", "holds its slot until its pods have stopped"
+        if phase == "BackingOff":
+            return "False", "BackingOff", "gave its slot back until its next attempt"
+        if phase in TERMINAL_PHASES:
+            return "False", "Finished", f"the job {phase.lower()}: {reason}"
+        return "False", reason, message or "not admitted"
 
     def _limit_exceeded_message(self, spec: TaskJobSpec) -> str | None:
         limit = spec.retry.limit
@@ -459,6 +549,7 @@ class _Reconcile:
             spec=spec,
             index=index,
             attempt=book.attempts,
+            dependency_results=self.dependency_results,
         )
         self.creates.append((index, book.attempts, CreatePod(manifest)))
 
@@ -526,6 +617,9 @@ class _Reconcile:
             moments.append(ttl_due)
         if phase not in TERMINAL_PHASES and not self.job.deleting:
             moments.extend(self.waiting)
+            for moment in (self.queue_deadline, self.recheck_at):
+                if moment is not None:
+                    moments.append(moment)
             deadline = self._deadline()
             if deadline is not None:
                 moments.append(deadline)
@@ -536,9 +630,11 @@ class _Reconcile:
         future = [(m - self.now).total_seconds() for m in moments if m > self.now]
         return min(future) if future else None
 
-    def _observations(self, phase: str, reason: str) -> tuple[Finished | AttemptEnded, ...]:
+    def _observations(
+        self, phase: str, reason: str, admitted: tuple[str, str, str]
+    ) -> tuple[Observation, ...]:
         continuing = phase not in TERMINAL_PHASES and not self.job.deleting
-        result: list[Finished | AttemptEnded] = [
+        result: list[Observation] = [
             AttemptEnded(index, attempt, outcome, retried=continuing and outcome in _RETRYABLE)
             for index, attempt, outcome in self.ended
         ]
@@ -547,7 +643,18 @@ class _Reconcile:
             start = self.start_time or self.job.created
             duration = max((self.completion_time - start).total_seconds(), 0.0)
             result.append(Finished(phase, reason, duration))
+        if self._takes_slot(admitted):
+            result.append(SlotTaken(self._queue_wait()))
         return tuple(result)
+
+    def _takes_slot(self, admitted: tuple[str, str, str]) -> bool:
+        return admitted[1] == "Admitted" and not self.held_before
+
+    def _queue_wait(self) -> float:
+        since = parse_time(self.observed.get("queuedSince"))
+        if self.observed_phase != "Queued" or since is None:
+            return 0.0
+        return max((self.now - since).total_seconds(), 0.0)
 
     # -- recording -----------------------------------------------------------
 

@@ -12,9 +12,11 @@ records the attempt is stored (see the core), so no attempt is ever lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -28,13 +30,19 @@ from taskops.core.actions import (
     DeletePod,
     EmitEvent,
     Finished,
+    Observation,
     ReleasePod,
     RemoveJobFinalizer,
+    SlotTaken,
 )
+from taskops.core.admission import POSITION_REFRESH_SECONDS, Caps, Gate
+from taskops.core.conditions import find_condition
 from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
 from taskops.core.observed import observe_job, observe_pod
 from taskops.core.taskjob import decide
+from taskops.handlers.admission import AdmissionBook
 from taskops.handlers.base import Reconciler, utc_now
+from taskops.handlers.dependencies import DependencyIndex
 from taskops.kube.client import Gone, KubeClient, PodRejected
 from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of
 from taskops.metrics import Metrics
@@ -47,10 +55,13 @@ class TaskJobReconciler(Reconciler):
     """Holds the observed TaskJobs and pods and reconciles one job at a time."""
 
     def __init__(self, kube: KubeClient, executor: Executor, metrics: Metrics,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now, caps: Caps | None = None) -> None:
         super().__init__(kube, executor, metrics, clock)
         self.jobs = ObjectStore()
         self.pods = OwnedStore()
+        # Both are projections of `jobs`, updated with it (`_keep`, `_drop`).
+        self.admission = AdmissionBook(caps or Caps())
+        self.dependencies = DependencyIndex(self.jobs)
         # Pod templates the API server refused, by job uid, until the job's
         # status says Invalid (terminal, so the entry is then dropped).
         self.rejections: dict[str, str] = {}
@@ -63,13 +74,58 @@ class TaskJobReconciler(Reconciler):
     def on_job_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.metrics.saw_event(KIND)
         if event_type == "DELETED":
-            self.jobs.delete(body)
+            self._drop(body)
             self.metrics.phases.forget(body["metadata"]["uid"])
             self.rejections.pop(body["metadata"]["uid"], None)
             self.queue.add(key_of(body))  # pods left behind get released
             return
-        if self.jobs.upsert(dict(body)):
+        if self._keep(dict(body)):
             self.queue.add(key_of(body))
+
+    def _keep(self, body: Mapping[str, Any]) -> bool:
+        """Store a copy of a job unless a newer one is held; keep the admission
+        book and the dependency index in step; wake who its change concerns."""
+        key = key_of(body)
+        old = self.jobs.get(key)
+        if not self.jobs.upsert(body):
+            return False
+        if self.admission.observe(body):
+            self._wake()
+        self.dependencies.update(key, body)
+        if old is None or (old.get("status") or {}).get("phase") != (
+                body.get("status") or {}).get("phase"):
+            for dependent in self.dependencies.dependents_of(key):
+                self.queue.add(dependent)
+        return True
+
+    def _drop(self, body: Mapping[str, Any]) -> None:
+        key = key_of(body)
+        before = self.jobs.get(key)
+        self.jobs.delete(body)
+        if self.jobs.get(key) is not None or before is None:
+            return  # another object under that name is stored, or none was
+        if self.admission.forget(key):
+            self._wake()
+        self.dependencies.update(key, None)
+        for dependent in self.dependencies.dependents_of(key):
+            self.queue.add(dependent)
+
+    def _wake(self) -> None:
+        """Reconcile the jobs the free slots would go to."""
+        for key in self.admission.wake():
+            self.queue.add(key)
+
+    async def refresh_admission(self) -> None:
+        """Forever: every few seconds, rewrite queue positions that moved (the
+        first of each queue only) and recount the admission metrics."""
+        book = self.admission
+        while True:
+            await asyncio.sleep(POSITION_REFRESH_SECONDS)
+            if book.positions_changed:
+                for key in book.stale_positions():
+                    self.queue.add(key)
+            self.metrics.set_admission(book.queue_depth(), book.holding(), book.caps.total,
+                                       book.caps.per_namespace)
 
     def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.metrics.saw_event("Pod")
@@ -90,10 +146,10 @@ class TaskJobReconciler(Reconciler):
             fresh = await self._call(self.kube.get_custom, PLURAL, namespace, name)
             self.stale.discard(key)
             if fresh is None:
-                self.jobs.delete(self.jobs.get(key) or {"metadata": {"name": name,
-                                                                      "namespace": namespace}})
+                self._drop(self.jobs.get(key) or {"metadata": {"name": name,
+                                                               "namespace": namespace}})
             else:
-                self.jobs.upsert(fresh)
+                self._keep(fresh)
         body = self.jobs.get(key)
         if body is None:
             await self._release_orphans(namespace, name)
@@ -102,10 +158,23 @@ class TaskJobReconciler(Reconciler):
             job = observe_job(body)
             observed = [p for p in (observe_pod(b) for b in self.pods.owned_by(job.uid)) if p]
             now = self.clock()
-            decision = decide(job, observed, now, rejected=self.rejections.get(job.uid))
+            rejected = self.rejections.get(job.uid)
+            gate = Gate(admitted=self.admission.holds(key),
+                        dependencies=self.dependencies.verdict(job, now))
+            decision = decide(job, observed, now, gate, rejected)
+            if decision.wants_slot:
+                # One synchronous step on the event loop: no other worker can
+                # take the slot between the count and the grant.
+                spot = self.admission.request(key)
+                gate = replace(gate, admitted=True) if spot is None else replace(gate, queue=spot)
+                decision = decide(job, observed, now, gate, rejected)
             if decision.status.get("phase") in ("Succeeded", "Failed"):
                 self.rejections.pop(job.uid, None)
             await self._apply(key, body, decision)
+            admitted = find_condition(decision.status, "Admitted")
+            if (admitted is None or admitted.get("status") != "True") and \
+                    self.admission.release(key):
+                self._wake()
         phase = decision.status.get("phase")
         if phase:
             self.metrics.phases.set_phase(job.uid, namespace, phase)
@@ -128,7 +197,7 @@ class TaskJobReconciler(Reconciler):
                 self.stale.add(key)
                 raise
             if updated is not None:
-                self.jobs.upsert(updated)
+                self._keep(updated)
                 body = updated
         for action in decision.actions:
             match action:
@@ -187,7 +256,7 @@ class TaskJobReconciler(Reconciler):
                 return list(body["metadata"].get("finalizers") or [])
         return None
 
-    def _record(self, observation: Finished | AttemptEnded) -> None:
+    def _record(self, observation: Observation) -> None:
         match observation:
             case Finished(result=result, reason=reason, duration_seconds=duration):
                 self.metrics.taskjobs_finished.labels(result=result, reason=reason).inc()
@@ -196,3 +265,5 @@ class TaskJobReconciler(Reconciler):
                 self.metrics.attempts.labels(outcome=outcome).inc()
                 if retried:
                     self.metrics.retries.inc()
+            case SlotTaken(wait_seconds=wait):
+                self.metrics.queue_wait.observe(wait)
