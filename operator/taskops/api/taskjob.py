@@ -633,7 +633,7 @@ class TaskJobStatus(ApiModel):
         default=None,
         ge=1,
         description="1-based place in the admission order while Queued (written for the first "
-        "100 of a queue; the message says when a job is further back).",
+        "20 of a queue; the message says when a job is further back).",
     )
     dependency_results: str | None = Field(
         default=None,

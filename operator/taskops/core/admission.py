@@ -40,7 +40,7 @@ QUEUE_TIMEOUT: Final = "QueueTimeout"
 # Exact queue positions are written for the first EXACT_POSITIONS jobs of a
 # queue only, and refreshed at most every POSITION_REFRESH_SECONDS: one
 # admission must not cost a status write per queued job.
-EXACT_POSITIONS: Final = 100
+EXACT_POSITIONS: Final = 20
 POSITION_REFRESH_SECONDS: Final = 5.0
 
 GLOBAL: Final = "global"
