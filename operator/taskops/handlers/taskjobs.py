@@ -121,11 +121,15 @@ class TaskJobReconciler(Reconciler):
         book = self.admission
         while True:
             await asyncio.sleep(POSITION_REFRESH_SECONDS)
-            if book.positions_changed:
-                for key in book.stale_positions():
-                    self.queue.add(key)
-            self.metrics.set_admission(book.queue_depth(), book.holding(), book.caps.total,
-                                       book.caps.per_namespace)
+            try:
+                if book.positions_changed:
+                    for key in book.stale_positions():
+                        self.queue.add(key)
+                self.metrics.set_admission(book.queue_depth(), book.holding(), book.caps.total,
+                                           book.caps.per_namespace)
+            except Exception:
+                # Positions and gauges are reports: a failure must not end the loop.
+                log.exception("refreshing queue positions failed")
 
     def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.metrics.saw_event("Pod")
