@@ -35,6 +35,8 @@ EVERY_SETTING: list[tuple[str, str, str, str, Any]] = [
     ("--identity", "TASKOPS_IDENTITY", "replica-1", "identity", "replica-1"),
     ("--worker-limit", "TASKOPS_WORKER_LIMIT", "200", "worker_limit", 200),
     ("--kubeconfig", "TASKOPS_KUBECONFIG", "/tmp/kubeconfig", "kubeconfig", "/tmp/kubeconfig"),
+    ("--kube-api-qps", "TASKOPS_KUBE_API_QPS", "20.5", "kube_api_qps", 20.5),
+    ("--kube-api-burst", "TASKOPS_KUBE_API_BURST", "30", "kube_api_burst", 30),
 ]
 IDS = [row[0] for row in EVERY_SETTING]
 
@@ -66,6 +68,8 @@ def test_defaults_without_flags_or_environment() -> None:
     )
     assert settings.worker_limit == 16
     assert settings.kubeconfig is None
+    # Provisional, above kube-controller-manager's 20 / 30, until the benchmark measures it.
+    assert (settings.kube_api_qps, settings.kube_api_burst) == (50.0, 100)
 
 
 def test_every_settings_field_has_a_flag_and_every_flag_a_field() -> None:
@@ -185,6 +189,15 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ("--retry-period", "TASKOPS_RETRY_PERIOD", "soon"),
     ("--worker-limit", "TASKOPS_WORKER_LIMIT", "1.5"),
     ("--worker-limit", "TASKOPS_WORKER_LIMIT", "unlimited"),
+    ("--kube-api-qps", "TASKOPS_KUBE_API_QPS", "0"),
+    ("--kube-api-qps", "TASKOPS_KUBE_API_QPS", "-5"),
+    ("--kube-api-qps", "TASKOPS_KUBE_API_QPS", "nan"),
+    ("--kube-api-qps", "TASKOPS_KUBE_API_QPS", "inf"),
+    ("--kube-api-qps", "TASKOPS_KUBE_API_QPS", "10000.5"),
+    ("--kube-api-qps", "TASKOPS_KUBE_API_QPS", "fast"),
+    ("--kube-api-burst", "TASKOPS_KUBE_API_BURST", "0"),
+    ("--kube-api-burst", "TASKOPS_KUBE_API_BURST", "2.5"),
+    ("--kube-api-burst", "TASKOPS_KUBE_API_BURST", "100001"),
 ]
 
 
@@ -274,8 +287,23 @@ def test_help_documents_every_flag_with_its_variable_and_default(
         "default: unlimited]",
         "default: text]",
         "default: INFO]",
+        "default: 50]",
+        "default: 100]",
     ):
         assert default in text
+    assert "The default is provisional until the benchmark has measured it" in text
+
+
+def test_kube_api_limits_accept_their_whole_range_and_say_it_when_out_of_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    low = parse_settings(["--kube-api-qps", "0.01", "--kube-api-burst", "1"], {})
+    high = parse_settings([], {"TASKOPS_KUBE_API_QPS": "10000",
+                               "TASKOPS_KUBE_API_BURST": "100000"})
+    assert (low.kube_api_qps, low.kube_api_burst) == (0.01, 1)
+    assert (high.kube_api_qps, high.kube_api_burst) == (10000.0, 100000)
+    assert "above 0 and at most 10000" in parse_error(["--kube-api-qps", "0"], {}, capsys)
+    assert "from 1 to 100000" in parse_error(["--kube-api-burst", "0"], {}, capsys)
 
 
 def test_settings_are_frozen() -> None:

@@ -20,6 +20,7 @@ from typing import Any, TypeAlias
 
 import kopf
 from kopf._core.intents.registries import SmartOperatorRegistry  # not re-exported by kopf
+from kubernetes.client import ApiClient
 
 from taskops.api.taskjob import GROUP, VERSION
 from taskops.core.admission import Caps
@@ -28,6 +29,7 @@ from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.handlers.taskschedules import TaskScheduleReconciler
 from taskops.health import HealthState, heartbeat, start_health_server
 from taskops.kube.client import KubeClient, load_api_client
+from taskops.kube.ratelimit import TokenBucket
 from taskops.leader import LeaderElector
 from taskops.metrics import Metrics, start_metrics_server
 from taskops.settings import Settings
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 # Upper bound for finishing in-flight writes after SIGTERM; the chart's grace
 # period is longer, so the process exits on its own before being killed.
 SHUTDOWN_DRAIN_SECONDS = 20.0
+# The leader elector makes one call at a time; the second thread takes over while
+# an abandoned (timed-out) call still holds the first until its request timeout.
+LEADER_THREADS = 2
 
 
 EventConsumer: TypeAlias = Callable[[str | None, Mapping[str, Any]], None]
@@ -138,6 +143,23 @@ async def warm_caches(watched: Sequence[Watch], reconciler: TaskJobReconciler,
              len(reconciler.pods), len(schedules.schedules))
 
 
+def api_clients(settings: Settings) -> tuple[ApiClient, ApiClient | None]:
+    """The reconcilers' API client, and the leader elector's (None without leader election).
+
+    Every call of the reconcilers (and of the warm-up lists) takes a token from
+    one bucket of ``--kube-api-qps`` / ``--kube-api-burst``. The elector's client
+    is outside it: when the reconcilers saturate the bucket their calls queue,
+    each holding a thread while it waits for a token, and a Lease renewal
+    queued behind them could miss its deadline and cost the leadership. Its
+    load is small and bounded: at most two calls per retry period.
+    """
+    api = load_api_client(settings.kubeconfig, pool_size=settings.worker_limit,
+                          rate_limit=TokenBucket(settings.kube_api_qps, settings.kube_api_burst))
+    if not settings.leader_election:
+        return api, None
+    return api, load_api_client(settings.kubeconfig, pool_size=LEADER_THREADS)
+
+
 async def run_operator(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, finish in-flight writes, return the exit status.
 
@@ -158,7 +180,7 @@ async def run_operator(settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     workers = settings.worker_limit
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taskops-api")
-    api = load_api_client(settings.kubeconfig, pool_size=workers)
+    api, leader_api = api_clients(settings)
     kube = KubeClient(api)
     metrics = Metrics()
     health = HealthState(identity=settings.identity)
@@ -171,7 +193,13 @@ async def run_operator(settings: Settings) -> int:
     watched = watches(reconciler, schedules)
     registry = build_registry(watched, health)
     beat = asyncio.create_task(heartbeat(health))
-    elector = LeaderElector(settings, api, executor) if settings.leader_election else None
+    # The elector's own threads, for the same reason as its own client (api_clients).
+    leader_executor: ThreadPoolExecutor | None = None
+    elector: LeaderElector | None = None
+    if leader_api is not None:
+        leader_executor = ThreadPoolExecutor(max_workers=LEADER_THREADS,
+                                             thread_name_prefix="taskops-leader")
+        elector = LeaderElector(settings, leader_api, leader_executor)
     worker_tasks: list[asyncio.Task[None]] = []
     refreshing: asyncio.Task[None] | None = None
     holding: asyncio.Task[None] | None = None
@@ -251,6 +279,8 @@ async def run_operator(settings: Settings) -> int:
             await loop.run_in_executor(None, elector.release)
         beat.cancel()
         executor.shutdown(wait=False, cancel_futures=True)
+        if leader_executor is not None:
+            leader_executor.shutdown(wait=False, cancel_futures=True)
         health_server.stop()
         metrics_server.stop()
     return 1 if lost else 0

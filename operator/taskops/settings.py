@@ -39,6 +39,9 @@ _DNS1123_SUBDOMAIN = re.compile(
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _UNLIMITED = "unlimited"
+# Far above any sane setting; beyond them a typo (an extra zero or two) is likelier.
+_MAX_KUBE_API_QPS = 10_000.0
+_MAX_KUBE_API_BURST = 100_000
 
 
 def _hostname() -> str:
@@ -82,6 +85,12 @@ class Settings:
     worker_limit: int = 16
     #: Path to a kubeconfig; None means in-cluster config or the client's defaults.
     kubeconfig: str | None = None
+    #: Sustained API requests per second (client-side token bucket, as client-go's QPS).
+    #: Provisional: kube-controller-manager uses 20, but the operator makes more calls
+    #: per object than the Job controller; the benchmark is to measure what it needs.
+    kube_api_qps: float = 50.0
+    #: Requests allowed at once above the sustained rate (the bucket's size).
+    kube_api_burst: int = 100
 
     @property
     def watches_all_namespaces(self) -> bool:
@@ -172,6 +181,29 @@ def _seconds(raw: str) -> float:
     # NaN and infinity parse as floats but make every timing comparison false.
     if not value > 0 or value == float("inf"):
         raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _kube_api_qps(raw: str) -> float:
+    reason = f"must be a number of requests per second, above 0 and at most {_MAX_KUBE_API_QPS:g}"
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(reason) from None
+    # NaN fails both comparisons, infinity the second.
+    if not 0 < value <= _MAX_KUBE_API_QPS:
+        raise ValueError(reason)
+    return value
+
+
+def _kube_api_burst(raw: str) -> int:
+    reason = f"must be a whole number of requests from 1 to {_MAX_KUBE_API_BURST}"
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError(reason) from None
+    if not 1 <= value <= _MAX_KUBE_API_BURST:
+        raise ValueError(reason)
     return value
 
 
@@ -365,6 +397,23 @@ _OPTIONS: tuple[_Option, ...] = (
         "used, or the client's usual discovery ($KUBECONFIG, ~/.kube/config).",
         default_text="none",
         metavar="PATH",
+    ),
+    _Option(
+        "--kube-api-qps",
+        _kube_api_qps,
+        "Sustained Kubernetes API requests per second, all of the operator's calls "
+        "together (a client-side token bucket, like kube-controller-manager's, whose "
+        "default is 20); the watches and the leader election's Lease calls are not "
+        "counted. The default is provisional until the benchmark has measured it.",
+        metavar="QPS",
+    ),
+    _Option(
+        "--kube-api-burst",
+        _kube_api_burst,
+        "Most Kubernetes API requests sent at once after a quiet spell, before "
+        "--kube-api-qps paces them: the token bucket's size (kube-controller-manager's "
+        "default is 30). Provisional, like --kube-api-qps.",
+        metavar="N",
     ),
 )
 

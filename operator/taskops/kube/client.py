@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from taskops.api.taskjob import GROUP, VERSION
 from taskops.core.conditions import status_patch
+from taskops.kube.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,39 @@ class PodRejected(Exception):
     spec the user must fix, not a failure to retry."""
 
 
-def load_api_client(kubeconfig: str | None, pool_size: int) -> k8s.ApiClient:
-    """An API client from in-cluster config, else the kubeconfig (explicit or default)."""
+#: A wait for the rate limiter longer than this is logged (at DEBUG: it repeats per call).
+_LONG_THROTTLE_SECONDS = 1.0
+
+
+class RateLimitedApiClient(k8s.ApiClient):
+    """An ApiClient whose every request first takes a token from ``bucket``
+    (``--kube-api-qps`` / ``--kube-api-burst``), blocking the calling thread.
+
+    ``call_api`` is the one method every generated API method (``CoreV1Api``,
+    ``CustomObjectsApi``, ...) sends its request through, so no call can bypass
+    the limit. kopf's watches use their own aiohttp session, not this client:
+    they are long-lived streams, opened once per resource, and stay unlimited.
+    """
+
+    def __init__(self, configuration: k8s.Configuration, bucket: TokenBucket) -> None:
+        super().__init__(configuration)
+        self.bucket = bucket
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        waited = self.bucket.acquire()
+        if waited > _LONG_THROTTLE_SECONDS:
+            log.debug("waited %.1fs for the client-side rate limit (%g qps, burst %d)",
+                      waited, self.bucket.qps, self.bucket.burst)
+        return super().call_api(*args, **kwargs)
+
+
+def load_api_client(kubeconfig: str | None, pool_size: int,
+                    rate_limit: TokenBucket | None = None) -> k8s.ApiClient:
+    """An API client from in-cluster config, else the kubeconfig (explicit or default).
+
+    With ``rate_limit``, every request the client makes waits for a token from
+    it (see :class:`RateLimitedApiClient`); without, requests are unlimited.
+    """
     configuration = k8s.Configuration()
     if kubeconfig is None:
         try:
@@ -51,7 +83,9 @@ def load_api_client(kubeconfig: str | None, pool_size: int) -> k8s.ApiClient:
             config_file=kubeconfig, client_configuration=configuration)
     # One connection per worker thread, or threads queue on the pool.
     configuration.connection_pool_maxsize = pool_size
-    return k8s.ApiClient(configuration)
+    if rate_limit is None:
+        return k8s.ApiClient(configuration)
+    return RateLimitedApiClient(configuration, rate_limit)
 
 
 def _status(err: ApiException) -> int:
