@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from taskops.settings import _OPTIONS, parse_settings
+from taskops.settings import _OPTIONS, Settings, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "taskops"
@@ -159,7 +159,8 @@ def test_rolling_update_never_lowers_the_ready_count() -> None:
 
 def test_every_env_var_is_an_operator_setting_and_the_operator_accepts_them() -> None:
     objects = render("watchNamespaces={a,b}", "maxRunning=5", "maxRunningPerNamespace=2",
-                     "logFormat=text", "logLevel=DEBUG", "replicas=2")
+                     "logFormat=text", "logLevel=DEBUG", "replicas=2", "kubeApiQps=10000",
+                     "kubeApiBurst=100000")
     variables = env(objects)
     known = {o.env for o in _OPTIONS} | {"POD_NAME", "POD_NAMESPACE"}
     assert set(variables) <= known, set(variables) - known
@@ -175,6 +176,7 @@ def test_every_env_var_is_an_operator_setting_and_the_operator_accepts_them() ->
     assert settings.max_running_per_namespace == 2 and settings.log_level == "DEBUG"
     assert settings.leader_election and settings.lease_name == "rel-taskops-leader"
     assert settings.lease_namespace == "ops" and settings.identity == "rel-taskops-x"
+    assert (settings.kube_api_qps, settings.kube_api_burst) == (10000.0, 100000)
 
 
 def test_defaults_parse_as_operator_settings() -> None:
@@ -182,6 +184,22 @@ def test_defaults_parse_as_operator_settings() -> None:
     settings = parse_settings([], variables)
     assert settings.watches_all_namespaces and settings.max_running is None
     assert settings.log_format == "json"
+    # The chart's rate limit is the operator's own (provisional) default.
+    assert (settings.kube_api_qps, settings.kube_api_burst) == (
+        Settings().kube_api_qps, Settings().kube_api_burst)
+
+
+def test_a_fractional_kube_api_qps_from_a_values_file_reaches_the_operator(
+        tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("kubeApiQps: 0.5\nkubeApiBurst: 1\n")
+    proc = run_helm("template", "rel", str(CHART), "-n", "ops", "--kube-version", KUBE,
+                    "--skip-tests", "-f", str(values))
+    assert proc.returncode == 0, proc.stderr
+    variables = env([doc for doc in yaml.safe_load_all(proc.stdout) if doc])
+    assert (variables["TASKOPS_KUBE_API_QPS"], variables["TASKOPS_KUBE_API_BURST"]) == ("0.5", "1")
+    settings = parse_settings([], {k: v for k, v in variables.items() if isinstance(v, str)})
+    assert (settings.kube_api_qps, settings.kube_api_burst) == (0.5, 1)
 
 
 def test_leader_election_is_on_whenever_two_pods_can_run_at_once() -> None:
@@ -339,6 +357,10 @@ def test_wrong_values_are_rejected_naming_the_key() -> None:
     assert "logLevel" in render_error("logLevel=LOUD")
     assert "watchNamespaces" in render_error("watchNamespaces={Not_A_Namespace}")
     assert "maxRunning" in render_error("maxRunning=0")
+    assert "kubeApiQps" in render_error("kubeApiQps=0")
+    assert "kubeApiQps" in render_error("kubeApiQps=10001")
+    assert "kubeApiBurst" in render_error("kubeApiBurst=0")
+    assert "kubeApiBurst" in render_error("kubeApiBurst=100001")
     assert "leaderElection" in render_error("leaderElection.enabled=sometimes")
     assert "image" in render_error("image.colour=blue")
     assert "renewDeadlineSeconds" in render_error("leaderElection.renewDeadlineSeconds=20")
