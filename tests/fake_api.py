@@ -167,13 +167,15 @@ class FakeApi:
             self._touch("Pod", pod, "MODIFIED")
 
     def add_finalizer(self, plural: str, namespace: str, name: str, finalizer: str,
-                      current: list[str]) -> None:
+                      current: list[str]) -> dict[str, Any] | None:
         self._maybe_fail()
         job = self.jobs.get((namespace, name))
-        if job is None or finalizer in (job["metadata"].get("finalizers") or []):
-            return
-        job["metadata"].setdefault("finalizers", []).append(finalizer)
-        self._touch("TaskJob", job, "MODIFIED")
+        if job is None or (job["metadata"].get("finalizers") or []) != current:
+            return None  # gone, or the JSON patch's test of the list failed (422)
+        job["metadata"]["finalizers"] = [*current, finalizer]
+        answer = self._touch("TaskJob", job, "MODIFIED")
+        self._maybe_lose_answer()
+        return answer
 
     def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None:
         self._maybe_fail()

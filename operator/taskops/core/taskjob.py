@@ -405,8 +405,6 @@ class _Reconcile:
             self.dependency_results = verdict.results
         if not self._holds():
             return self._unadmitted_phase(spec)
-        if self.start_time is None and JOB_FINALIZER not in self.job.finalizers:
-            return "Pending", "AwaitingFinalizer", f"waiting for the {JOB_FINALIZER} finalizer"
         return "Running", "Running", ""
 
     def _holds(self) -> bool:

@@ -231,8 +231,14 @@ class TaskJobReconciler(Reconciler):
                                      self.clock())
                     log.info("%s/%s: %s: %s", namespace, name, reason, message)
                 case AddJobFinalizer():
-                    await self._call(self.kube.add_finalizer, PLURAL, namespace, name,
-                                     JOB_FINALIZER, list(meta.get("finalizers") or []))
+                    finalized = await self._call(self.kube.add_finalizer, PLURAL, namespace,
+                                                 name, JOB_FINALIZER,
+                                                 list(meta.get("finalizers") or []))
+                    if finalized is None:
+                        # No pod may exist before the drain finalizer: the
+                        # watch event of the changed object brings it back.
+                        break
+                    self._keep(finalized)
                 case RemoveJobFinalizer():
                     await self._call(self.kube.remove_finalizer, PLURAL, namespace, name,
                                      JOB_FINALIZER)

@@ -204,8 +204,14 @@ class KubeClient:
         return body
 
     def add_finalizer(self, plural: str, namespace: str, name: str, finalizer: str,
-                      current: list[str]) -> None:
-        """Add our finalizer, guarded so a concurrent change is not overwritten."""
+                      current: list[str]) -> dict[str, Any] | None:
+        """Add our finalizer, guarded so a concurrent change is not overwritten.
+
+        Returns the updated object (keep it: a reconcile before the watch echo
+        must not add the finalizer again), or None when it was not added (the
+        object is gone, or its finalizers changed under us): the caller must
+        not act as if it were there.
+        """
         ops: list[dict[str, Any]]
         if current:
             ops = [{"op": "test", "path": "/metadata/finalizers", "value": current},
@@ -213,14 +219,17 @@ class KubeClient:
         else:
             ops = [{"op": "add", "path": "/metadata/finalizers", "value": [finalizer]}]
         try:
-            self.custom.patch_namespaced_custom_object(
+            updated = self.custom.patch_namespaced_custom_object(
                 GROUP, VERSION, namespace, plural, name, ops,
-                _content_type="application/json-patch+json")
+                _content_type="application/json-patch+json", _preload_content=False)
         except ApiException as err:
             # 422: the test failed (someone changed finalizers); the next
             # reconcile sees the new list and tries again.
             if _status(err) not in (404, 422):
                 raise
+            return None
+        body: dict[str, Any] = _json(updated)
+        return body
 
     def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None:
         self._remove_finalizer(
