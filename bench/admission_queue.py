@@ -85,16 +85,18 @@ async def drain(jobs: int, cap: int) -> dict[str, Any]:
     book = reconciler.admission
     queued = [key for key in reconciler.jobs.keys()  # noqa: SIM118 (a store, not a dict)
               if (reconciler.jobs.get(key) or {}).get("status", {}).get("phase") == "Queued"]
-    head = min(queued, key=lambda k: book._jobs[k].rank)
-    back = max(queued, key=lambda k: book._jobs[k].rank)
-    request_head = micro(lambda: book.request(head))
-    request_back = micro(lambda: book.request(back))
-    samples = []
-    for _ in range(50):
-        s0 = time.perf_counter()
-        await reconciler.reconcile(back)
-        samples.append(time.perf_counter() - s0)
-    reconcile_queued = statistics.median(samples)
+    request_head = request_back = reconcile_queued = float("nan")  # nothing queued
+    if queued:
+        head = min(queued, key=lambda k: book._jobs[k].rank)
+        back = max(queued, key=lambda k: book._jobs[k].rank)
+        request_head = micro(lambda: book.request(head))
+        request_back = micro(lambda: book.request(back))
+        samples = []
+        for _ in range(50):
+            s0 = time.perf_counter()
+            await reconciler.reconcile(back)
+            samples.append(time.perf_counter() - s0)
+        reconcile_queued = statistics.median(samples)
 
     writes_before = api.status_writes
     start = api.now
@@ -134,6 +136,8 @@ async def drain(jobs: int, cap: int) -> dict[str, Any]:
         "drain_seconds": round(drain_wall, 2),
         "status_writes_while_draining": drained_writes,
         "status_writes_per_admission": round(drained_writes / admissions, 2),
+        "status_writes_per_job": round(api.status_writes / jobs, 2),
+        "events_per_job": round(len(api.events) / jobs, 2),
         "position_writes_per_admission": round(positions_written / admissions, 3),
         "simulated_seconds": round((api.now - start).total_seconds()),
         "peak_running": api.peak_running["cluster"],
