@@ -55,6 +55,7 @@ EXPECTED_FAMILIES: dict[str, tuple[str, set[str]]] = {
     "taskops_queue_depth": ("gauge", {"namespace"}),
     "taskops_slots_in_use": ("gauge", {"scope"}),
     "taskops_slots_cap": ("gauge", {"scope"}),
+    "taskops_client_rate_limit_wait_seconds": ("histogram", set()),
 }
 
 

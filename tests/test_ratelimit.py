@@ -15,6 +15,7 @@ from kubernetes import client as k8s
 
 from taskops.kube.client import RateLimitedApiClient, load_api_client
 from taskops.kube.ratelimit import TokenBucket
+from taskops.metrics import Metrics
 from taskops.runtime import api_clients
 from taskops.settings import Settings
 
@@ -197,6 +198,24 @@ def test_every_request_takes_a_token_before_it_is_sent() -> None:
         "g", "v1", "ns", "things", "x", _preload_content=False)
     assert events == ["token", "GET /api/v1/namespaces/ns/pods",
                       "token", "DELETE /apis/g/v1/namespaces/ns/things/x"]
+
+
+def test_every_request_reports_its_wait_to_the_metrics() -> None:
+    class Bucket(TokenBucket):
+        waits = iter([0.0, 0.25])
+
+        def acquire(self) -> float:
+            return next(self.waits)
+
+    metrics = Metrics()
+    api = RateLimitedApiClient(k8s.Configuration(host="http://api.invalid"), Bucket(1, 1))
+    api.on_wait = metrics.rate_limit_wait.observe
+    api.rest_client.request = lambda *_, **__: Response()  # type: ignore[method-assign]
+    for _ in range(2):
+        k8s.CoreV1Api(api).list_namespaced_pod("ns", _preload_content=False)
+    count = metrics.registry.get_sample_value("taskops_client_rate_limit_wait_seconds_count")
+    total = metrics.registry.get_sample_value("taskops_client_rate_limit_wait_seconds_sum")
+    assert (count, total) == (2.0, 0.25)
 
 
 KUBECONFIG = """\

@@ -21,6 +21,10 @@ Exported names (all prefixed ``taskops_``):
 - ``taskops_schedule_runs_total{outcome}``: counter, outcome in SCHEDULE_OUTCOMES
 - ``taskops_schedule_lateness_seconds``: histogram
 - ``taskops_reconcile_duration_seconds{kind}``, ``taskops_reconcile_errors_total{kind}``
+- ``taskops_client_rate_limit_wait_seconds``: histogram, the wait of every API
+  request of the reconcilers for the ``--kube-api-qps`` / ``--kube-api-burst``
+  bucket (its count is the number of requests; a sum well above 0 means the
+  limit, not the API server, sets the pace)
 - ``taskops_leader{identity}``: gauge, 1 while this replica holds the Lease
 - ``taskops_watch_last_event_timestamp_seconds{kind}``: gauge, Unix time
 """
@@ -319,6 +323,12 @@ class Metrics:
             "taskops_reconcile_errors",
             "Reconciles that raised, by kind.",
             ["kind"],
+            registry=r,
+        )
+        self.rate_limit_wait = Histogram(
+            "taskops_client_rate_limit_wait_seconds",
+            "Time each API request of the reconcilers waited for the client-side rate limit.",
+            buckets=RECONCILE_DURATION_BUCKETS,
             registry=r,
         )
         self.leader = Gauge(

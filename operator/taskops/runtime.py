@@ -28,7 +28,7 @@ from taskops.core.labels import LABEL_TASKJOB_UID
 from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.handlers.taskschedules import TaskScheduleReconciler
 from taskops.health import HealthState, heartbeat, start_health_server
-from taskops.kube.client import KubeClient, load_api_client
+from taskops.kube.client import KubeClient, RateLimitedApiClient, load_api_client
 from taskops.kube.ratelimit import TokenBucket
 from taskops.leader import LeaderElector
 from taskops.metrics import Metrics, start_metrics_server
@@ -183,6 +183,8 @@ async def run_operator(settings: Settings) -> int:
     api, leader_api = api_clients(settings)
     kube = KubeClient(api)
     metrics = Metrics()
+    if isinstance(api, RateLimitedApiClient):
+        api.on_wait = metrics.rate_limit_wait.observe
     health = HealthState(identity=settings.identity)
     health_server = start_health_server(settings, health)
     metrics_server = start_metrics_server(settings, metrics)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -54,9 +54,13 @@ class RateLimitedApiClient(k8s.ApiClient):
     def __init__(self, configuration: k8s.Configuration, bucket: TokenBucket) -> None:
         super().__init__(configuration)
         self.bucket = bucket
+        #: Told the wait of every request (the operator's metrics set it).
+        self.on_wait: Callable[[float], None] | None = None
 
     def call_api(self, *args: Any, **kwargs: Any) -> Any:
         waited = self.bucket.acquire()
+        if self.on_wait is not None:
+            self.on_wait(waited)
         if waited > _LONG_THROTTLE_SECONDS:
             log.debug("waited %.1fs for the client-side rate limit (%g qps, burst %d)",
                       waited, self.bucket.qps, self.bucket.burst)
