@@ -60,7 +60,6 @@ def micro(fn: Callable[[], object], repeat: int = 200) -> float:
 
 async def drain(jobs: int, cap: int) -> dict[str, Any]:
     api = FakeApi(random.Random(1), caps=(cap, None))
-    holder_pods = 0
     for i in range(jobs):
         api.add_job(f"j{i:05}", {**SPEC, "priority": i % 3})
     reconciler = InlineReconciler(api, None, Metrics(), clock=lambda: api.now,  # type: ignore[arg-type]
@@ -100,7 +99,6 @@ async def drain(jobs: int, cap: int) -> dict[str, Any]:
 
     writes_before = api.status_writes
     start = api.now
-    position_keys: set[tuple[str, str]] = set()
     next_refresh = api.now.timestamp() + POSITION_REFRESH_SECONDS
     positions_written = 0
     t1 = time.perf_counter()
@@ -111,7 +109,6 @@ async def drain(jobs: int, cap: int) -> dict[str, Any]:
             next_refresh += POSITION_REFRESH_SECONDS
             if book.positions_changed:
                 for key in book.stale_positions():
-                    position_keys.add(key)
                     reconciler.queue.add(key)
                 before = api.status_writes
                 await run_ready()
@@ -119,9 +116,6 @@ async def drain(jobs: int, cap: int) -> dict[str, Any]:
         phases = [(j.get("status") or {}).get("phase") for j in api.jobs.values()]
         if all(p == "Succeeded" for p in phases):
             break
-        holder_pods = max(holder_pods, sum(1 for p in api.pods.values()
-                                           if p["status"]["phase"] not in ("Succeeded",
-                                                                           "Failed")))
     drain_wall = time.perf_counter() - t1
     admissions = jobs
     drained_writes = api.status_writes - writes_before

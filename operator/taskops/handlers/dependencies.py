@@ -21,10 +21,10 @@ from taskops.kube.store import Key, ObjectStore
 _DEFAULT_DEPENDENCY_SECONDS: int = Timeouts.model_fields["dependency_seconds"].default
 
 
-def depends_on(body: Mapping[str, Any]) -> tuple[str, ...]:
-    """The names in a stored TaskJob's spec.dependsOn (junk ignored: the spec
-    check in the core reports it)."""
-    names = as_list(as_mapping(body.get("spec")).get("dependsOn"))
+def depends_on(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names in a TaskJob's spec.dependsOn (junk ignored: the spec check in
+    the core reports it)."""
+    names = as_list(spec.get("dependsOn"))
     return tuple(dict.fromkeys(n for n in names if isinstance(n, str) and n))
 
 
@@ -36,7 +36,7 @@ class DependencyIndex:
 
     def update(self, key: Key, body: Mapping[str, Any] | None) -> None:
         """Index the stored copy of a job (None: it is gone)."""
-        new = depends_on(body) if body is not None else ()
+        new = depends_on(as_mapping(body.get("spec"))) if body is not None else ()
         old = self._depends_on.get(key, ())
         if new == old:
             return
@@ -58,7 +58,7 @@ class DependencyIndex:
 
     def verdict(self, job: ObservedJob, now: datetime) -> DependencyVerdict:
         """What the job's dependencies say, while it has not started."""
-        names = depends_on({"spec": job.spec})
+        names = depends_on(job.spec)
         if not names or job.status.get("startTime"):
             return NO_DEPENDENCIES
         seconds = as_mapping(job.spec.get("timeouts")).get("dependencySeconds")
@@ -80,7 +80,7 @@ class DependencyIndex:
         return Dependency(
             name=name,
             phase=phase if isinstance(phase, str) else None,
-            depends_on=depends_on(body),
+            depends_on=depends_on(spec),
             started=bool(status.get("startTime")),
             result=result if isinstance(result, str) else None,
             results={str(k): v for k, v in results.items() if isinstance(v, str)},
