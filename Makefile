@@ -18,6 +18,7 @@ test: unit e2e
 lint: venv
 	.venv/bin/ruff check operator tests e2e bench
 	.venv/bin/mypy
+	.venv/bin/mypy bench/scale
 
 unit: venv lint
 	$(PY) -m pytest tests -q

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import kopf
-from kopf._core.intents.registries import SmartOperatorRegistry  # not re-exported by kopf
 from kubernetes.client import ApiClient
 
 from taskops.api.taskjob import GROUP, VERSION
@@ -29,6 +27,7 @@ from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.handlers.taskschedules import TaskScheduleReconciler
 from taskops.health import HealthState, heartbeat, start_health_server
 from taskops.kube.client import KubeClient, RateLimitedApiClient, load_api_client
+from taskops.kube.login import register_login
 from taskops.kube.ratelimit import TokenBucket
 from taskops.leader import LeaderElector
 from taskops.metrics import Metrics, start_metrics_server
@@ -91,9 +90,11 @@ def watches(reconciler: TaskJobReconciler,
     )
 
 
-def build_registry(watched: Sequence[Watch], health: HealthState) -> kopf.OperatorRegistry:
-    # The "smart" registry brings kopf's default login handlers (kubeconfig, in-cluster).
-    registry = SmartOperatorRegistry()
+def build_registry(watched: Sequence[Watch], health: HealthState,
+                   kubeconfig: str | None = None) -> kopf.OperatorRegistry:
+    # Not kopf's "smart" registry: its login ignores --kubeconfig (kube/login.py).
+    registry = kopf.OperatorRegistry()
+    register_login(registry, kubeconfig)
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -166,8 +167,6 @@ async def run_operator(settings: Settings) -> int:
     With leader election, reconcile only while holding the Lease: stand by
     (ready) until it is ours, and if it is lost stop at once and return 1.
     """
-    if settings.kubeconfig:
-        os.environ["KUBECONFIG"] = settings.kubeconfig  # for kopf's own login
     if settings.log_level != "DEBUG":
         # kopf logs every handled watch event at INFO: a line per pod change.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -193,7 +192,7 @@ async def run_operator(settings: Settings) -> int:
                                              settings.max_running_per_namespace))
     schedules = TaskScheduleReconciler(kube, executor, metrics)
     watched = watches(reconciler, schedules)
-    registry = build_registry(watched, health)
+    registry = build_registry(watched, health, settings.kubeconfig)
     beat = asyncio.create_task(heartbeat(health))
     # The elector's own threads, for the same reason as its own client (api_clients).
     leader_executor: ThreadPoolExecutor | None = None

@@ -67,12 +67,10 @@ class RateLimitedApiClient(k8s.ApiClient):
         return super().call_api(*args, **kwargs)
 
 
-def load_api_client(kubeconfig: str | None, pool_size: int,
-                    rate_limit: TokenBucket | None = None) -> k8s.ApiClient:
-    """An API client from in-cluster config, else the kubeconfig (explicit or default).
+def load_configuration(kubeconfig: str | None) -> k8s.Configuration:
+    """The client configuration: in-cluster, else the kubeconfig (explicit or default).
 
-    With ``rate_limit``, every request the client makes waits for a token from
-    it (see :class:`RateLimitedApiClient`); without, requests are unlimited.
+    Read afresh on every call: an in-cluster token file is rotated.
     """
     configuration = k8s.Configuration()
     if kubeconfig is None:
@@ -85,6 +83,17 @@ def load_api_client(kubeconfig: str | None, pool_size: int,
     else:
         k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, client_configuration=configuration)
+    return configuration
+
+
+def load_api_client(kubeconfig: str | None, pool_size: int,
+                    rate_limit: TokenBucket | None = None) -> k8s.ApiClient:
+    """An API client from :func:`load_configuration`.
+
+    With ``rate_limit``, every request the client makes waits for a token from
+    it (see :class:`RateLimitedApiClient`); without, requests are unlimited.
+    """
+    configuration = load_configuration(kubeconfig)
     # One connection per worker thread, or threads queue on the pool.
     configuration.connection_pool_maxsize = pool_size
     if rate_limit is None:

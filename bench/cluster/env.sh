@@ -1,0 +1,9 @@
+# Where the bench cluster lives: its own state directory and ports, so that it
+# runs beside the test cluster. Sourced by up, down and the Python harness's
+# shell calls, never run.
+export TASKOPS_CLUSTER_DIR=${TASKOPS_BENCH_DIR:-${TASKOPS_CACHE:-$HOME/.cache/taskops}/bench-cluster}
+export TASKOPS_API_PORT=${TASKOPS_BENCH_API_PORT:-16443}
+export TASKOPS_ETCD_PORT=${TASKOPS_BENCH_ETCD_PORT:-12379}
+export TASKOPS_ETCD_PEER_PORT=${TASKOPS_BENCH_ETCD_PEER_PORT:-12380}
+export TASKOPS_COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok"
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../../e2e/cluster" && pwd)/lib.sh"

@@ -1,0 +1,74 @@
+"""Requests per client, from the bench API server's audit log.
+
+`apiserver_request_total` has no client label; the audit log names the user
+of every request. The policy (bench/cluster/up) logs each request once, at
+ResponseComplete (or ResponseStarted for a watch), leases not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# kube-controller-manager's controllers under --use-service-account-credentials.
+JOB_CONTROLLER = "system:serviceaccount:kube-system:job-controller"
+CRONJOB_CONTROLLER = "system:serviceaccount:kube-system:cronjob-controller"
+OPERATOR = "taskops-operator"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+READ_VERBS = frozenset({"get", "list", "watch"})
+
+
+@dataclass
+class Requests:
+    """One client's requests, split the way the report shows them."""
+
+    writes: Counter[str] = field(default_factory=Counter)  # "patch taskjobs/status": n
+    events: int = 0
+    reads: Counter[str] = field(default_factory=Counter)  # "watch pods": n
+
+    @property
+    def total_writes(self) -> int:
+        return sum(self.writes.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {"writes": dict(sorted(self.writes.items())), "total_writes": self.total_writes,
+                "events": self.events, "reads": dict(sorted(self.reads.items()))}
+
+
+def records(path: Path, offset: int = 0) -> Iterator[dict[str, object]]:
+    """Audit records from byte `offset` on (a run reads only its own part)."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def requests_of(user: str, log: Iterable[dict[str, object]]) -> Requests:
+    out = Requests()
+    for rec in log:
+        if _user(rec) != user:
+            continue
+        verb = str(rec.get("verb", ""))
+        ref = rec.get("objectRef")
+        if not isinstance(ref, dict):
+            continue  # a non-resource URL (/healthz, /api discovery)
+        resource = str(ref.get("resource", ""))
+        if ref.get("subresource"):
+            resource += f"/{ref['subresource']}"
+        if resource == "events":
+            if verb in WRITE_VERBS:
+                out.events += 1
+        elif verb in WRITE_VERBS:
+            out.writes[f"{verb} {resource}"] += 1
+        elif verb in READ_VERBS:
+            out.reads[f"{verb} {resource}"] += 1
+    return out
+
+
+def _user(rec: dict[str, object]) -> str:
+    user = rec.get("user")
+    return str(user.get("username", "")) if isinstance(user, dict) else ""

@@ -1,0 +1,54 @@
+"""The two sides of a comparison: the controller that does the work, how to
+start it at a client limit, and whose requests the audit log counts."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import audit
+from .cluster import KCM_DEFAULT_BURST, KCM_DEFAULT_QPS, ROOT, STATE, BenchCluster
+
+sys.path.insert(0, str(ROOT / "e2e"))
+from operator_process import OperatorProcess
+
+# The client limits of a run. "defaults": each side as it ships (the Job
+# controller at kube-controller-manager's 20/30, the operator at its own
+# defaults); "equal": the operator held to the Job controller's 20/30.
+LIMITS = ("defaults", "equal")
+
+
+@dataclass
+class Running:
+    pid: int
+    audit_user: str
+    stop_after: OperatorProcess | None = None
+
+
+@contextmanager
+def controller(side: str, cluster: BenchCluster, namespace: str, limits: str,
+               controller_user: str = audit.JOB_CONTROLLER) -> Iterator[Running]:
+    """Runs the side's controller for the duration of the block."""
+    if side == "builtin":
+        yield Running(cluster.pid("kube-controller-manager"), controller_user)
+        return
+    extra = ["--log-level", "INFO", "--log-format", "json"]
+    if limits == "equal":
+        extra += ["--kube-api-qps", f"{KCM_DEFAULT_QPS:g}", "--kube-api-burst",
+                  str(KCM_DEFAULT_BURST)]
+    logs = STATE / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    op = OperatorProcess(str(cluster.operator_kubeconfig), namespace, logs, extra_args=extra)
+    op.start()
+    assert op.proc is not None
+    try:
+        yield Running(op.proc.pid, audit.OPERATOR, op)
+    finally:
+        op.stop()
+
+
+def log_path(running: Running) -> Path | None:
+    return running.stop_after.log_path if running.stop_after else None
