@@ -4,7 +4,8 @@
 PY ?= .venv/bin/python
 PYTEST_E2E_ARGS ?=
 
-.PHONY: test unit lint e2e venv crds cluster-up cluster-down cluster-status e2e-kind demo
+.PHONY: test unit lint e2e venv crds cluster-up cluster-down cluster-status e2e-kind demo \
+	bench bench-smoke bench-report
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -13,7 +14,7 @@ venv: .venv/.installed
 	.venv/bin/pip install -q -e '.[dev]'
 	touch $@
 
-test: unit e2e
+test: unit e2e bench-smoke
 
 lint: venv
 	.venv/bin/ruff check operator tests e2e bench
@@ -35,6 +36,16 @@ cluster-down:
 	e2e/cluster/down
 cluster-status:
 	e2e/cluster/status
+
+# Benchmarks on their own cluster (bench/cluster: kwok fake nodes, audit
+# log), beside the test cluster. bench-smoke is the short form in `make test`;
+# bench runs every scenario at every size (hours) and regenerates the report.
+bench-smoke: venv
+	$(PY) -m pytest bench/test_smoke.py -q -p no:cacheprovider
+bench: venv
+	bench/run-all
+bench-report: venv
+	bench/report
 
 # For users with Docker and kind: the same suite on a kind cluster.
 e2e-kind:

@@ -107,3 +107,16 @@ def test_warming_lists_pods_first_in_every_namespace_and_delivers_like_the_watch
         ("on_schedule_event", None, "taskschedules-in-a"),
     ]
     assert recorder.warm
+
+
+def test_kopf_builds_and_keeps_no_diff_base_for_our_event_only_handlers() -> None:
+    registry = build_registry(table(Recorder()), Health())
+    settings = kopf.OperatorSettings()
+    (configure,) = [h for h in registry._activities.get_all_handlers()
+                    if h.activity == "startup"]
+    asyncio.run(configure.fn(settings=settings))
+    storage = settings.persistence.diffbase_storage
+    body = kopf.Body({"metadata": {"name": "x", "annotations": {"a": "b"}},
+                      "spec": {"items": list(range(1000))}})
+    assert storage.build(body=body) == {}
+    assert storage.fetch(body=body) is None

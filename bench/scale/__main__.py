@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from . import burst
+from . import burst, calibrate, fanout, retries
 from .results import RESULTS
 from .sides import LIMITS
 
@@ -15,14 +16,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", type=Path, default=RESULTS,
                    help="where <scenario>.jsonl is appended (default: bench/results)")
     sub = p.add_subparsers(dest="scenario", required=True)
-    b = sub.add_parser("burst", help="N one-pod TaskJobs versus N one-pod Jobs")
+    b = comparison(sub, "burst", "N one-pod TaskJobs versus N one-pod Jobs", run_for=5.0)
     b.add_argument("--n", type=int, default=1000)
-    b.add_argument("--repeat", type=int, default=1, help="rounds; sides alternate in each")
-    b.add_argument("--sides", nargs="+", choices=["builtin", "taskops"],
-                   default=["builtin", "taskops"])
-    b.add_argument("--limits", choices=LIMITS, default="defaults")
-    b.add_argument("--run-for", type=float, default=5.0, help="seconds each pod runs")
     b.set_defaults(main=burst.main)
+    f = comparison(sub, "fanout", "Indexed TaskJobs versus Indexed Jobs", run_for=2.0)
+    f.add_argument("--jobs", type=int, default=100)
+    f.add_argument("--completions", type=int, default=100)
+    f.add_argument("--parallelism", type=int, default=10)
+    f.set_defaults(main=fanout.main)
+    r = comparison(sub, "retries", "failing attempts retried after the same backoff",
+                   run_for=1.0)
+    r.add_argument("--n", type=int, default=1000)
+    r.set_defaults(main=retries.main)
+    c = sub.add_parser("calibrate", help="the raw ceiling: bare pods, pre-bound then scheduled")
+    c.add_argument("--n", type=int, default=1000)
+    c.add_argument("--repeat", type=int, default=1)
+    c.set_defaults(main=calibrate.main)
+    return p
+
+
+def comparison(sub: Any, name: str, about: str, *, run_for: float) -> argparse.ArgumentParser:
+    """A scenario run on both sides, alternating, `--repeat` rounds."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=about)
+    p.add_argument("--repeat", type=int, default=1, help="rounds; the sides alternate in each")
+    p.add_argument("--sides", nargs="+", choices=["builtin", "taskops"],
+                   default=["builtin", "taskops"])
+    p.add_argument("--limits", choices=LIMITS, default="defaults")
+    p.add_argument("--run-for", type=float, default=run_for, help="seconds each pod runs")
     return p
 
 

@@ -8,6 +8,7 @@ ResponseComplete (or ResponseStarted for a watch), leases not at all.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -72,3 +73,22 @@ def requests_of(user: str, log: Iterable[dict[str, object]]) -> Requests:
 def _user(rec: dict[str, object]) -> str:
     user = rec.get("user")
     return str(user.get("username", "")) if isinstance(user, dict) else ""
+
+
+def wait_quiet(path: Path, user: str, offset: int, *, quiet: float = 3.0,
+               limit: float = 60.0) -> float:
+    """Waits until `user` has written nothing for `quiet` seconds (at most
+    `limit`); returns how long that took."""
+    start = last_write = time.monotonic()
+    partial = b""
+    with path.open("rb") as f:
+        f.seek(offset)
+        while time.monotonic() - last_write < quiet and time.monotonic() - start < limit:
+            *lines, partial = (partial + f.read()).split(b"\n")
+            for line in lines:
+                if user.encode() in line:
+                    rec = json.loads(line)
+                    if _user(rec) == user and rec.get("verb") in WRITE_VERBS:
+                        last_write = time.monotonic()
+            time.sleep(0.5)
+    return time.monotonic() - start

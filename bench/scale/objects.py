@@ -39,12 +39,14 @@ def job(name: str, run_for: float, *, completions: int = 1, parallelism: int = 1
 
 
 def taskjob(name: str, run_for: float, *, completions: int = 1, parallelism: int = 1,
-            indexed: bool = False, retries: int = 0, fail: bool = False) -> dict[str, Any]:
+            indexed: bool = False, retries: int = 0, fail: bool = False,
+            backoff_seconds: float = 10.0) -> dict[str, Any]:
     spec: dict[str, Any] = {"template": pod_template(run_for, fail=fail)}
     if indexed:
         spec.update(completionMode="Indexed", completions=completions, parallelism=parallelism)
     if retries:
-        spec["retry"] = {"limit": retries}
+        backoff = {"policy": "Fixed", "initialDelaySeconds": int(backoff_seconds)}
+        spec["retry"] = {"limit": retries, "backoff": backoff}
     return {"apiVersion": "taskops.dev/v1alpha1", "kind": "TaskJob",
             "metadata": {"name": name}, "spec": spec}
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import urllib3
 from kubernetes import client
 
 from .cluster import request
@@ -29,6 +30,7 @@ class Timeline:
 
     pods: dict[str, float] = field(default_factory=dict)  # pod name -> first seen
     pod_owner: dict[str, str] = field(default_factory=dict)  # pod name -> owner name
+    pod_ended: dict[str, float] = field(default_factory=dict)  # pod name -> first seen ended
     done: dict[str, float] = field(default_factory=dict)  # owner name -> finished at
     outcome: dict[str, bool] = field(default_factory=dict)  # owner name -> succeeded?
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,10 +55,16 @@ class Watch(threading.Thread):
                      ("timeoutSeconds", "3600")]
             if self.resource_version:
                 query.append(("resourceVersion", self.resource_version))
-            resp = request(self.api, "GET", self.path, query=query, timeout=None, stream=True)
-            self.ready.set()
-            self._read(resp)
-            resp.release_conn()
+            try:
+                resp = request(self.api, "GET", self.path, query=query, timeout=None,
+                               stream=True)
+                self.ready.set()
+                self._read(resp)
+                resp.release_conn()
+            except (OSError, urllib3.exceptions.HTTPError, RuntimeError):
+                if self.stopped.is_set():
+                    return  # the run is over and its cluster going away
+                time.sleep(0.5)
 
     def _read(self, resp: Any) -> None:
         buf = b""
@@ -97,10 +105,13 @@ def watch_run(api: client.ApiClient, namespace: str, kind: str, plural: str, gro
 
     def pod_seen(_type: str, pod: dict[str, Any], t: float) -> None:
         name = pod["metadata"]["name"]
+        ended = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         with timeline.lock:
             if name not in timeline.pods:
                 timeline.pods[name] = t
                 timeline.pod_owner[name] = owner_of(pod)
+            if ended:
+                timeline.pod_ended.setdefault(name, t)
 
     def object_seen(_type: str, obj: dict[str, Any], t: float) -> None:
         name = obj["metadata"]["name"]

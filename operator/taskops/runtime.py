@@ -26,6 +26,7 @@ from taskops.core.labels import LABEL_TASKJOB_UID
 from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.handlers.taskschedules import TaskScheduleReconciler
 from taskops.health import HealthState, heartbeat, start_health_server
+from taskops.kopf_storage import NoDiffBase
 from taskops.kube.client import KubeClient, RateLimitedApiClient, load_api_client
 from taskops.kube.login import register_login
 from taskops.kube.ratelimit import TokenBucket
@@ -106,6 +107,7 @@ def build_registry(watched: Sequence[Watch], health: HealthState,
         settings.watching.inactivity_timeout = 70
         settings.watching.chunk_size = 500
         settings.posting.level = logging.WARNING
+        settings.persistence.diffbase_storage = NoDiffBase()
         settings.networking.request_timeout = 60
 
     for watch in watched:
