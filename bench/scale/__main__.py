@@ -18,6 +18,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="scenario", required=True)
     b = comparison(sub, "burst", "N one-pod TaskJobs versus N one-pod Jobs", run_for=5.0)
     b.add_argument("--n", type=int, default=1000)
+    b.add_argument("--steady", action="store_true",
+                   help="then measure the steady state on taskops' N finished TaskJobs")
     b.set_defaults(main=burst.main)
     f = comparison(sub, "fanout", "Indexed TaskJobs versus Indexed Jobs", run_for=2.0)
     f.add_argument("--jobs", type=int, default=100)

@@ -8,14 +8,15 @@ figures they add from the timeline (`summary` plus their own).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import audit, objects, procstat
 from .cluster import BenchCluster, create_all
 from .observe import Timeline, watch_run
 from .results import environment, percentile
-from .sides import controller, kcm_limits
+from .sides import Running, controller, kcm_limits
 
 NAMESPACE = "bench"
 KINDS = {"builtin": ("Job", "jobs", "/apis/batch/v1"),
@@ -36,12 +37,14 @@ class Run:
     requests: audit.Requests
     before: tuple[procstat.Sample, procstat.Sample]  # controller, API server
     after: tuple[procstat.Sample, procstat.Sample]
+    extra: dict[str, Any] = field(default_factory=dict)  # what `then` returned
 
 
 def run(side: str, bodies: list[dict[str, Any]], *, limits: str, pods: int,
-        timeout: float) -> Run:
+        timeout: float, then: Callable[[Running], dict[str, Any]] | None = None) -> Run:
     """Creates `bodies` as fast as the client can and waits until every one
-    finished (or `timeout`); `pods` is how many pods the run makes in all."""
+    finished (or `timeout`); `pods` is how many pods the run makes in all.
+    `then` measures more on the finished objects while the controller runs."""
     kind, plural, group_path = KINDS[side]
     qps, burst = kcm_limits(limits)
     cluster = BenchCluster.up(fresh=True, kcm_qps=qps, kcm_burst=burst)
@@ -65,8 +68,10 @@ def run(side: str, bodies: list[dict[str, Any]], *, limits: str, pods: int,
         after = procstat.sample(running.pid), procstat.sample(apiserver)
         for w in watches:
             w.stop()
+        extra = then(running) if then is not None else {}
     requests = audit.requests_of(running.audit_user, audit.records(cluster.audit_log, offset))
-    return Run(side, kind, limits, created, t0, t_created, timeline, requests, before, after)
+    return Run(side, kind, limits, created, t0, t_created, timeline, requests, before, after,
+               extra)
 
 
 def _rounded(value: float | None) -> float | None:
