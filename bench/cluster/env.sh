@@ -7,3 +7,12 @@ export TASKOPS_ETCD_PORT=${TASKOPS_BENCH_ETCD_PORT:-12379}
 export TASKOPS_ETCD_PEER_PORT=${TASKOPS_BENCH_ETCD_PEER_PORT:-12380}
 export TASKOPS_COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok"
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../../e2e/cluster" && pwd)/lib.sh"
+
+# Processes of this cluster that its PID files lost track of (an `up` killed
+# half way): every component names the state directory on its command line.
+# One left holding a port would make its successor exit at once.
+reap_strays() {
+  pkill -KILL -f -- "$STATE/" 2>/dev/null || true
+  local _
+  for _ in $(seq 20); do pgrep -f -- "$STATE/" >/dev/null || return 0; sleep 0.25; done
+}
