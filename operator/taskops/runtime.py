@@ -20,6 +20,7 @@ from typing import Any, TypeAlias
 import kopf
 from kubernetes.client import ApiClient
 
+from taskops import kopf_json
 from taskops.api.taskjob import GROUP, VERSION
 from taskops.core.admission import Caps
 from taskops.core.labels import LABEL_TASKJOB_UID
@@ -169,6 +170,7 @@ async def run_operator(settings: Settings) -> int:
     With leader election, reconcile only while holding the Lease: stand by
     (ready) until it is ours, and if it is lost stop at once and return 1.
     """
+    kopf_json.install()
     if settings.log_level != "DEBUG":
         # kopf logs every handled watch event at INFO: a line per pod change.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -308,7 +308,11 @@ class KubeClient:
             "count": 1,
         }
         try:
-            self.core.create_namespaced_event(meta["namespace"], cast(Any, event))
+            # The answer is read (so the connection goes back to the pool) but
+            # not decoded: no model objects built for a reply nobody uses.
+            response: Any = self.core.create_namespaced_event(
+                meta["namespace"], cast(Any, event), _preload_content=False)
+            response.read()
         except ApiException as err:
             # Events are best effort: a terminating namespace refuses them.
             log.debug("event %s on %s/%s not posted: %s", reason, meta["namespace"],
