@@ -45,3 +45,21 @@ def test_pods_group_by_controller_uid_and_leave_on_delete() -> None:
     pods.delete(obj("p1", "2", owner="job-uid"))
     assert [p["metadata"]["name"] for p in pods.owned_by("job-uid")] == ["p2"]
     assert len(pods) == 1
+
+
+def test_stored_copies_drop_field_ownership_and_kubectls_applied_copy() -> None:
+    body = obj("a", "1", owner="j1")
+    body["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    body["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": '{"spec": {}}', "keep": "me"}
+    body["spec"] = {"x": 1}
+    for store in (ObjectStore(), OwnedStore()):
+        assert store.upsert(body)
+        stored = store.get(("ns", "a")) if isinstance(store, ObjectStore) else \
+            store.owned_by("j1")[0]
+        assert "managedFields" not in stored["metadata"]
+        assert stored["metadata"]["annotations"] == {"keep": "me"}
+        assert stored["spec"] == {"x": 1} and stored["metadata"]["uid"] == "u1"
+    # The caller's body (kopf's, or a write's answer) is left as it was.
+    assert "managedFields" in body["metadata"]
+    assert "kubectl.kubernetes.io/last-applied-configuration" in body["metadata"]["annotations"]

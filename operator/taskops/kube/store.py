@@ -31,6 +31,31 @@ def _version(body: Body) -> int | None:
         return None
 
 
+# What no decision reads and every copy would carry: the API server's field
+# ownership records (about a third of a pod's JSON) and kubectl's copy of the
+# whole applied manifest. Measured at 5,000 TaskJobs: 447 MB peak RSS before.
+_UNREAD_METADATA = frozenset({"managedFields"})
+_UNREAD_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+
+
+def trimmed(body: Body) -> Body:
+    """`body` without what no decision reads; shallow copies, the input untouched."""
+    meta = body.get("metadata")
+    if not isinstance(meta, Mapping):
+        return body
+    annotations = meta.get("annotations")
+    drop_annotations = isinstance(annotations, Mapping) and not _UNREAD_ANNOTATIONS.isdisjoint(
+        annotations)
+    if _UNREAD_METADATA.isdisjoint(meta) and not drop_annotations:
+        return body
+    kept = {k: v for k, v in meta.items() if k not in _UNREAD_METADATA}
+    if drop_annotations:
+        assert isinstance(annotations, Mapping)
+        kept["annotations"] = {k: v for k, v in annotations.items()
+                               if k not in _UNREAD_ANNOTATIONS}
+    return {**body, "metadata": kept}
+
+
 def is_newer(candidate: Body, current: Body | None) -> bool:
     if current is None:
         return True
@@ -51,7 +76,7 @@ class ObjectStore:
         key = key_of(body)
         if not is_newer(body, self._objects.get(key)):
             return False
-        self._objects[key] = body
+        self._objects[key] = trimmed(body)
         return True
 
     def delete(self, body: Body) -> None:
@@ -94,7 +119,7 @@ class OwnedStore:
         name = body["metadata"]["name"]
         if not is_newer(body, group.get(name)):
             return False
-        group[name] = body
+        group[name] = trimmed(body)
         self._owner_of[key_of(body)] = uid
         return True
 
