@@ -291,7 +291,7 @@ def test_help_documents_every_flag_with_its_variable_and_default(
         "default: 100]",
     ):
         assert default in text
-    assert "The default is provisional until the benchmark has measured it" in text
+    assert "bench/README.md measures the default" in text
 
 
 def test_kube_api_limits_accept_their_whole_range_and_say_it_when_out_of_it(
