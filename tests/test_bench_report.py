@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from bench.scale import report
+from bench.scale import report, report_data, report_plots
 
 DATA = Path(__file__).parent / "data" / "bench"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -63,8 +63,8 @@ def test_cell_is_the_median_with_min_max_spread_and_repetition_count(markdown: s
 
 
 def test_cell_leaves_out_the_spread_when_every_repetition_agrees() -> None:
-    assert report.cell(report.Spread((3.0, 3.0, 3.0), 0)) == typeset("3.00 (x3)")
-    assert report.cell(report.Spread((), 0)) == "not run"
+    assert report_data.cell(report_data.Spread((3.0, 3.0, 3.0), 0)) == typeset("3.00 (x3)")
+    assert report_data.cell(report_data.Spread((), 0)) == "not run"
 
 
 def test_ratio_is_taskops_median_over_the_job_controllers(markdown: str) -> None:
@@ -78,7 +78,7 @@ def test_null_renders_as_na_and_stays_out_of_the_median(markdown: str) -> None:
     table = section(markdown, "### equal limits, n = 100")
     # taskops rep 1 did not finish: the median is of 8.0 and 8.4 alone.
     assert row(table, "time to all succeeded")[2] == typeset("8.20 s (8.00-8.40, x2; n/a x1)")
-    assert report.cell(report.Spread((), 3)) == typeset("n/a (x3)")
+    assert report_data.cell(report_data.Spread((), 3)) == typeset("n/a (x3)")
 
 
 def test_goals_say_met_not_met_and_not_measured(markdown: str) -> None:
@@ -126,7 +126,7 @@ def test_plots_are_png_files_linked_from_the_readme(tmp_path: Path) -> None:
     assert report.main(["--results", str(DATA), "--out", str(out),
                         "--plots", str(tmp_path / "plots")]) == 0
     pngs = sorted((tmp_path / "plots").iterdir())
-    assert [p.name for p in pngs] == sorted(f"{name}.png" for name in report.PLOT_NAMES)
+    assert [p.name for p in pngs] == sorted(f"{name}.png" for name in report_plots.PLOT_NAMES)
     for png in pngs:
         assert png.read_bytes()[:8] == PNG_MAGIC
         assert f"](plots/{png.name})" in out.read_text()
