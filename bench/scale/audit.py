@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 # kube-controller-manager's controllers under --use-service-account-credentials.
 JOB_CONTROLLER = "system:serviceaccount:kube-system:job-controller"
@@ -39,12 +40,23 @@ class Requests:
                 "events": self.events, "reads": dict(sorted(self.reads.items()))}
 
 
+def _seek_line(f: BinaryIO, offset: int) -> None:
+    """To the first whole line at or after `offset`: the API server may have been
+    half way through a line when the offset was taken."""
+    if offset > 0:
+        f.seek(offset - 1)
+        if f.read(1) != b"\n":
+            f.readline()
+    else:
+        f.seek(0)
+
+
 def records(path: Path, offset: int = 0) -> Iterator[dict[str, object]]:
     """Audit records from byte `offset` on (a run reads only its own part)."""
     with path.open("rb") as f:
-        f.seek(offset)
+        _seek_line(f, offset)
         for line in f:
-            if line.strip():
+            if line.endswith(b"\n"):  # a last line still being written is not one yet
                 yield json.loads(line)
 
 
@@ -82,7 +94,7 @@ def wait_quiet(path: Path, user: str, offset: int, *, quiet: float = 3.0,
     start = last_write = time.monotonic()
     partial = b""
     with path.open("rb") as f:
-        f.seek(offset)
+        _seek_line(f, offset)
         while time.monotonic() - last_write < quiet and time.monotonic() - start < limit:
             *lines, partial = (partial + f.read()).split(b"\n")
             for line in lines:
