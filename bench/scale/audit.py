@@ -17,7 +17,6 @@ from typing import BinaryIO
 
 # kube-controller-manager's controllers under --use-service-account-credentials.
 JOB_CONTROLLER = "system:serviceaccount:kube-system:job-controller"
-CRONJOB_CONTROLLER = "system:serviceaccount:kube-system:cronjob-controller"
 OPERATOR = "taskops-operator"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 READ_VERBS = frozenset({"get", "list", "watch"})

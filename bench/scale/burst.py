@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import objects, steady, workload
-from .results import append
+from .results import append, rounds
 from .sides import Running
 
 
@@ -28,7 +28,7 @@ def run(side: str, n: int, *, limits: str, run_for: float = 5.0,
         def then(running: Running) -> dict[str, Any]:
             return steady.measure(running, n)
     # The Job controller at its shipped 20 QPS needs about 0.3 s per Job.
-    r = workload.run(side, bodies, limits=limits, pods=n, timeout=max(300.0, n * 0.8),
+    r = workload.run(side, bodies, limits=limits, timeout=max(300.0, n * 0.8),
                      then=then)
     if r.extra and steady_to is not None:
         append("steady", {**r.extra, "limits": limits}, steady_to)
@@ -39,13 +39,6 @@ def run(side: str, n: int, *, limits: str, run_for: float = 5.0,
 
 
 def main(args: Any) -> list[dict[str, Any]]:
-    out = []
-    for rep in range(args.repeat):
-        for side in args.sides:
-            result = run(side, args.n, limits=args.limits, run_for=args.run_for,
-                         steady_to=args.results_dir if args.steady else None)
-            result["repetition"] = rep
-            append("burst", result, args.results_dir)
-            print(json.dumps(result, sort_keys=True), flush=True)
-            out.append(result)
-    return out
+    steady_to = args.results_dir if args.steady else None
+    return rounds("burst", args, lambda side: run(
+        side, args.n, limits=args.limits, run_for=args.run_for, steady_to=steady_to))

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from . import objects, workload
-from .results import append
+from .results import rounds
 
 
 def run(side: str, jobs: int, completions: int, parallelism: int, *, limits: str,
@@ -17,7 +16,7 @@ def run(side: str, jobs: int, completions: int, parallelism: int, *, limits: str
                    indexed=True) for i in range(jobs)]
     pods = jobs * completions
     waves = -(-completions // parallelism)
-    r = workload.run(side, bodies, limits=limits, pods=pods,
+    r = workload.run(side, bodies, limits=limits,
                      timeout=max(600.0, waves * run_for * 4, pods * 0.5))
     result = workload.summary("fanout", r, pods=pods)
     result.update(jobs=jobs, completions=completions, parallelism=parallelism,
@@ -26,13 +25,6 @@ def run(side: str, jobs: int, completions: int, parallelism: int, *, limits: str
 
 
 def main(args: Any) -> list[dict[str, Any]]:
-    out = []
-    for rep in range(args.repeat):
-        for side in args.sides:
-            result = run(side, args.jobs, args.completions, args.parallelism,
-                         limits=args.limits, run_for=args.run_for)
-            result["repetition"] = rep
-            append("fanout", result, args.results_dir)
-            print(json.dumps(result, sort_keys=True), flush=True)
-            out.append(result)
-    return out
+    return rounds("fanout", args, lambda side: run(
+        side, args.jobs, args.completions, args.parallelism, limits=args.limits,
+        run_for=args.run_for))

@@ -84,14 +84,19 @@ def plot(data: dict[str, list[Record]], out_dir: Path) -> list[tuple[str, Path]]
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
 
+    def one_axes(lines_of: dict[tuple[str, str], list[Point]], ylabel: str, title: str,
+                 name: str, caption: str) -> None:
+        if lines_of:
+            fig = Figure(figsize=(7, 4.5), layout="constrained")
+            ax = fig.subplots()
+            lines(ax, lines_of, ylabel)
+            ax.set_title(f"{title} (median, min{DASH}max)")
+            save(fig, name, caption)
+
     burst = data.get("burst", [])
-    succeeded = series(burst, field("all_succeeded_seconds"))
-    if succeeded:
-        fig = Figure(figsize=(7, 4.5), layout="constrained")
-        ax = fig.subplots()
-        lines(ax, succeeded, "seconds")
-        ax.set_title(f"burst: time until every object succeeded (median, min{DASH}max)")
-        save(fig, "burst_all_succeeded", "burst: time to all succeeded")
+    one_axes(series(burst, field("all_succeeded_seconds")), "seconds",
+             "burst: time until every object succeeded", "burst_all_succeeded",
+             "burst: time to all succeeded")
 
     latency = {q: series(burst, field(f"create_to_pod_{q}_seconds")) for q in ("p50", "p99")}
     if any(latency.values()):
@@ -103,13 +108,8 @@ def plot(data: dict[str, list[Record]], out_dir: Path) -> list[tuple[str, Path]]
         fig.suptitle(f"burst: create-to-pod latency (median, min{DASH}max)")
         save(fig, "burst_create_to_pod", "burst: create-to-pod latency p50 and p99")
 
-    rss = series(burst, field("controller_peak_rss_bytes", 1 / MIB))
-    if rss:
-        fig = Figure(figsize=(7, 4.5), layout="constrained")
-        ax = fig.subplots()
-        lines(ax, rss, "MiB")
-        ax.set_title(f"burst: controller peak RSS (median, min{DASH}max)")
-        save(fig, "burst_peak_rss", "burst: controller peak RSS")
+    one_axes(series(burst, field("controller_peak_rss_bytes", 1 / MIB)), "MiB",
+             "burst: controller peak RSS", "burst_peak_rss", "burst: controller peak RSS")
 
     bars = []
     for (side, schedules, interval, source), rs in group(data.get("schedules", []),

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,3 +44,17 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
+
+
+def rounds(scenario: str, args: Any, one: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """`args.repeat` rounds of `one(side)` over `args.sides`, the sides
+    alternating; each result printed and appended as it comes."""
+    out = []
+    for rep in range(args.repeat):
+        for side in args.sides:
+            result = one(side)
+            result["repetition"] = rep
+            append(scenario, result, args.results_dir)
+            print(json.dumps(result, sort_keys=True), flush=True)
+            out.append(result)
+    return out

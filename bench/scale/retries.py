@@ -8,11 +8,10 @@ configured delay, and the requests each retry costs.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from . import objects, workload
-from .results import append, percentile
+from .results import percentile, rounds
 
 # kube-controller-manager's pod-failure backoff before the first retry
 # (pkg/controller/job: DefaultJobPodFailureBackOff); not configurable there.
@@ -42,7 +41,7 @@ def run(side: str, n: int, *, limits: str, run_for: float) -> dict[str, Any]:
     else:
         bodies = [objects.taskjob(f"retry-{i:05d}", run_for, retries=1, fail=True,
                                   backoff_seconds=JOB_BACKOFF_SECONDS) for i in range(n)]
-    r = workload.run(side, bodies, limits=limits, pods=2 * n,
+    r = workload.run(side, bodies, limits=limits,
                      timeout=max(600.0, n * 1.2))
     result = workload.summary("retries", r, pods=2 * n)
     gaps = retry_gaps(r)
@@ -61,12 +60,5 @@ def run(side: str, n: int, *, limits: str, run_for: float) -> dict[str, Any]:
 
 
 def main(args: Any) -> list[dict[str, Any]]:
-    out = []
-    for rep in range(args.repeat):
-        for side in args.sides:
-            result = run(side, args.n, limits=args.limits, run_for=args.run_for)
-            result["repetition"] = rep
-            append("retries", result, args.results_dir)
-            print(json.dumps(result, sort_keys=True), flush=True)
-            out.append(result)
-    return out
+    return rounds("retries", args, lambda side: run(
+        side, args.n, limits=args.limits, run_for=args.run_for))

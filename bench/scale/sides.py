@@ -7,7 +7,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import audit
 from .cluster import KCM_DEFAULT_BURST, KCM_DEFAULT_QPS, ROOT, STATE, BenchCluster
@@ -56,7 +55,3 @@ def controller(side: str, cluster: BenchCluster, namespace: str, limits: str,
         yield Running(op.proc.pid, audit.OPERATOR, op)
     finally:
         op.stop()
-
-
-def log_path(running: Running) -> Path | None:
-    return running.stop_after.log_path if running.stop_after else None

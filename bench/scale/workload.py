@@ -40,11 +40,11 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)  # what `then` returned
 
 
-def run(side: str, bodies: list[dict[str, Any]], *, limits: str, pods: int,
-        timeout: float, then: Callable[[Running], dict[str, Any]] | None = None) -> Run:
+def run(side: str, bodies: list[dict[str, Any]], *, limits: str, timeout: float,
+        then: Callable[[Running], dict[str, Any]] | None = None) -> Run:
     """Creates `bodies` as fast as the client can and waits until every one
-    finished (or `timeout`); `pods` is how many pods the run makes in all.
-    `then` measures more on the finished objects while the controller runs."""
+    finished (or `timeout`). `then` measures more on the finished objects
+    while the controller runs."""
     kind, plural, group_path = KINDS[side]
     qps, burst = kcm_limits(limits)
     cluster = BenchCluster.up(fresh=True, kcm_qps=qps, kcm_burst=burst)

@@ -22,7 +22,7 @@ import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -185,27 +185,31 @@ def _seconds(raw: str) -> float:
     return value
 
 
-def _kube_api_qps(raw: str) -> float:
-    reason = f"must be a number of requests per second, above 0 and at most {_MAX_KUBE_API_QPS:g}"
+_N = TypeVar("_N", int, float)
+
+
+def _bounded(raw: str, convert: Callable[[str], _N], accept: Callable[[_N], bool],
+             reason: str) -> _N:
+    """`raw` converted, or ValueError(reason) when it does not convert or is refused."""
     try:
-        value = float(raw.strip())
+        value = convert(raw.strip())
     except ValueError:
         raise ValueError(reason) from None
-    # NaN fails both comparisons, infinity the second.
-    if not 0 < value <= _MAX_KUBE_API_QPS:
+    if not accept(value):
         raise ValueError(reason)
     return value
+
+
+def _kube_api_qps(raw: str) -> float:
+    # NaN fails both comparisons, infinity the second.
+    return _bounded(raw, float, lambda v: 0 < v <= _MAX_KUBE_API_QPS,
+                    "must be a number of requests per second, above 0 and at most "
+                    f"{_MAX_KUBE_API_QPS:g}")
 
 
 def _kube_api_burst(raw: str) -> int:
-    reason = f"must be a whole number of requests from 1 to {_MAX_KUBE_API_BURST}"
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ValueError(reason) from None
-    if not 1 <= value <= _MAX_KUBE_API_BURST:
-        raise ValueError(reason)
-    return value
+    return _bounded(raw, int, lambda v: 1 <= v <= _MAX_KUBE_API_BURST,
+                    f"must be a whole number of requests from 1 to {_MAX_KUBE_API_BURST}")
 
 
 def _boolean(raw: str) -> bool:
