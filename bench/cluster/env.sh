@@ -5,6 +5,9 @@ export TASKOPS_CLUSTER_DIR=${TASKOPS_BENCH_DIR:-${TASKOPS_CACHE:-$HOME/.cache/ta
 export TASKOPS_API_PORT=${TASKOPS_BENCH_API_PORT:-16443}
 export TASKOPS_ETCD_PORT=${TASKOPS_BENCH_ETCD_PORT:-12379}
 export TASKOPS_ETCD_PEER_PORT=${TASKOPS_BENCH_ETCD_PEER_PORT:-12380}
+# The controller-manager's and the scheduler's own HTTPS ports (health, metrics).
+export TASKOPS_KCM_PORT=${TASKOPS_BENCH_KCM_PORT:-20257}
+export TASKOPS_SCHEDULER_PORT=${TASKOPS_BENCH_SCHEDULER_PORT:-20259}
 export TASKOPS_COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok"
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../../e2e/cluster" && pwd)/lib.sh"
 
