@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from fake_api import FakeApi, Injected
 from taskops.core.admission import Caps
 from taskops.core.conditions import find_condition
+from taskops.core.labels import POD_FINALIZER
 from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.metrics import Metrics
 
@@ -185,3 +186,48 @@ def test_the_cap_is_filled_not_only_respected() -> None:
     assert api.peak_running["cluster"] == 2
     counts = Counter(reason for _, reason, _ in api.events)
     assert counts["Queued"] >= 1 and counts["Admitted"] >= 1
+
+
+def test_a_pod_is_released_by_the_pass_after_the_status_write_not_by_its_echo() -> None:
+    # The watch's echo of our own status write is ignored (same version as the
+    # reply already held), so the reconciler itself must ask for the next pass.
+    async def scenario() -> None:
+        api = FakeApi(random.Random(0))
+        api.add_job("j", spec(0, 0, 0, []))
+        reconciler = start(api, Caps(None, None))
+        key = ("ns", "j")
+        await reconciler.reconcile(key)
+        (pod_key, pod), = api.pods.items()
+        api._finish(pod, 0)
+        for kind, event, body in list(api.pending):
+            if kind == "Pod":  # the TaskJob echoes are never delivered
+                reconciler.on_pod_event(event, body)
+        api.pending.clear()
+        reconciler.queue._ready.clear()
+        reconciler.queue._queued.clear()
+        await reconciler.reconcile(key)  # records the attempt: Succeeded
+        assert api.jobs[key]["status"]["phase"] == "Succeeded"
+        assert POD_FINALIZER in api.pods[pod_key]["metadata"]["finalizers"]
+        assert list(reconciler.queue._ready) == [key]
+        await reconciler.reconcile(key)
+        assert POD_FINALIZER not in (api.pods[pod_key]["metadata"].get("finalizers") or [])
+
+    asyncio.run(scenario())
+
+
+def test_pod_events_of_one_job_are_gathered_into_one_pass() -> None:
+    async def scenario() -> None:
+        api = FakeApi(random.Random(0))
+        api.add_job("j", spec(0, 0, 0, []))
+        reconciler = start(api, Caps(None, None))
+        await reconciler.reconcile(("ns", "j"))
+        reconciler.queue._ready.clear()
+        reconciler.queue._queued.clear()
+        (_, pod), = api.pods.items()
+        for phase in ("Running", "Succeeded"):
+            pod["status"] = {"phase": phase}
+            reconciler.on_pod_event("MODIFIED", api._touch("Pod", pod, "MODIFIED"))
+        assert len(reconciler.queue) == 0
+        assert reconciler.queue.delayed == 1
+
+    asyncio.run(scenario())

@@ -25,3 +25,18 @@ def test_an_integer_beyond_64_bits_falls_back_to_the_standard_library() -> None:
     line = '{"object": {"spec": {"n": 100000000000000000000000000000}}}'
     assert kopf_json.loads(line) == {"object": {"spec": {"n": 10**29}}}
     assert kopf_json.loads(line.encode()) == {"object": {"spec": {"n": 10**29}}}
+
+
+def test_a_pod_line_is_recognised_by_how_the_api_server_begins_it() -> None:
+    pod = '{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1","metadata":{}}}'
+    assert kopf_json._is_pod(pod) and kopf_json._is_pod(pod.encode())
+    assert kopf_json.loads(pod.encode())["object"]["kind"] == "Pod"
+
+
+def test_a_custom_object_that_mentions_a_pod_is_still_scanned_for_long_numbers() -> None:
+    # Custom objects come with sorted keys: apiVersion first, so no prefix match;
+    # a pod inside the spec must not skip the scan.
+    line = ('{"type":"ADDED","object":{"apiVersion":"taskops.dev/v1alpha1","kind":"TaskJob",'
+            '"spec":{"template":{"kind":"Pod","n":100000000000000000000000000000}}}}')
+    assert not kopf_json._is_pod(line)
+    assert kopf_json.loads(line)["object"]["spec"]["template"]["n"] == 10**29

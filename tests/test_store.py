@@ -63,3 +63,11 @@ def test_stored_copies_drop_field_ownership_and_kubectls_applied_copy() -> None:
     # The caller's body (kopf's, or a write's answer) is left as it was.
     assert "managedFields" in body["metadata"]
     assert "kubectl.kubernetes.io/last-applied-configuration" in body["metadata"]["annotations"]
+
+
+def test_the_same_version_again_is_not_news() -> None:
+    # The watch's echo of a write whose reply is held, or its first list after ours.
+    store, pods = ObjectStore(), OwnedStore()
+    assert store.upsert(obj("a", "10")) and pods.upsert(obj("p", "10", owner="j"))
+    assert not store.upsert(obj("a", "10"))
+    assert not pods.upsert(obj("p", "10", owner="j"))

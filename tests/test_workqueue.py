@@ -105,3 +105,27 @@ def test_shut_down_releases_waiting_workers() -> None:
         assert len(q) == 0
 
     run(scenario())
+
+
+def test_batched_events_wait_for_the_period_and_make_one_pass() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        q: WorkQueue[str] = WorkQueue(clock=clock)
+        for _ in range(3):
+            q.add_batched("a", 1.0)
+            clock.now += 0.2
+        assert len(q) == 0 and q.delayed == 1
+        clock.now += 0.4
+        assert await asyncio.wait_for(q.get(), 1) == "a"
+        q.done("a")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(q.get(), 0.05)
+
+    run(scenario())
+
+
+def test_a_batched_event_for_a_key_already_waiting_to_run_adds_nothing() -> None:
+    q: WorkQueue[str] = WorkQueue(clock=FakeClock())
+    q.add("a")
+    q.add_batched("a", 1.0)
+    assert len(q) == 1 and q.delayed == 0

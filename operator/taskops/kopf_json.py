@@ -9,6 +9,10 @@ library. orjson reads an integer beyond 64 bits (an unvalidated pod template
 may hold one) as an inexact float, and refuses some input json accepts: a
 line with a run of 19 or more digits, or one orjson refuses, is decoded by
 `json.loads`, so every value stays exact and no object can stall a watch.
+
+Pod lines skip the scan for long numbers (a third of decoding's cost, measured
+at 1,000 TaskJobs): the API server has validated every number in a Pod against
+its int32 or int64 field, so none can be beyond orjson's range.
 """
 
 from __future__ import annotations
@@ -24,12 +28,21 @@ from kopf._cogs.clients import api as kopf_api  # the module whose `json` decode
 # 2**63 has 19 digits: any integer orjson could round has at least that many.
 _LONG_NUMBER = re.compile(r"\d{19}")
 _LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
+# How the API server begins a watch event of a Pod: `{"type":"MODIFIED","object":{"kind":"Pod",`.
+_POD_OBJECT = '"object":{"kind":"Pod",'
+_POD_OBJECT_BYTES = _POD_OBJECT.encode()
+_HEAD = 48  # covers the longest event type
+
+
+def _is_pod(data: str | bytes) -> bool:
+    if isinstance(data, bytes):
+        return _POD_OBJECT_BYTES in data[:_HEAD]
+    return _POD_OBJECT in data[:_HEAD]
 
 
 def loads(data: str | bytes) -> Any:
     pattern = _LONG_NUMBER_BYTES if isinstance(data, bytes) else _LONG_NUMBER
-    long = pattern.search(data)  # type: ignore[arg-type]
-    if long is None:
+    if _is_pod(data) or pattern.search(data) is None:  # type: ignore[arg-type]
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

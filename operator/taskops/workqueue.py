@@ -85,6 +85,14 @@ class WorkQueue(Generic[K]):
         heapq.heappush(self._heap, (due, next(self._seq), key))
         self._wake.set()
 
+    def add_batched(self, key: K, period: float) -> None:
+        """Process `key` within `period` seconds, with whatever else arrives for it
+        meanwhile: one pass instead of one per event when events come in bursts
+        (a job's pods). Already waiting to run now, it runs now."""
+        if key in self._queued:
+            return
+        self.add_after(key, period)
+
     def add_rate_limited(
         self, key: K, base: float = RETRY_BASE_SECONDS, cap: float = RETRY_CAP_SECONDS
     ) -> float:

@@ -4,7 +4,8 @@ Fed by watch events and by the answers to our own writes, so a reconcile
 reads what we just wrote without waiting for the watch to echo it (the role
 client-go's "expectations" play for the Job controller). Of two copies of one
 object, the one with the higher resourceVersion wins, so a late watch event
-never rolls a newer copy back.
+never rolls a newer copy back, and a copy of the version already held is
+ignored (`is_newer`).
 """
 
 from __future__ import annotations
@@ -57,12 +58,18 @@ def trimmed(body: Body) -> Body:
 
 
 def is_newer(candidate: Body, current: Body | None) -> bool:
+    """A later version of the held object, or another object under its name.
+
+    The same version again is not newer: it is the watch's echo of a write
+    whose reply is already held, or the watch's first list after the warm-up
+    list, and nothing about it needs a second look.
+    """
     if current is None:
         return True
     if candidate["metadata"].get("uid") != current["metadata"].get("uid"):
         return True  # a new object under the same name
     new, old = _version(candidate), _version(current)
-    return new is None or old is None or new >= old
+    return new is None or old is None or new > old
 
 
 class ObjectStore:
