@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from bench.scale import report, report_data, report_plots
+from bench.scale import report, report_data, report_plots, report_schedules
 
 DATA = Path(__file__).parent / "data" / "bench"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -99,13 +99,65 @@ def test_goal_fails_when_taskops_did_not_finish() -> None:
     assert goal.figure == "n=10: n/a vs 5.00 s"
 
 
-def test_calibrate_and_schedules_tables(markdown: str) -> None:
+def test_calibrate_table(markdown: str) -> None:
     assert row(section(markdown, "## calibrate"), "1,000")[1:] == [typeset("500 (x1)"),
                                                                   typeset("125 (x1)")]
-    taskops = row(section(markdown, "## schedules"), "taskops")
-    assert taskops[3:9] == ["1,000/1,000", "0", "0", typeset("0.050 s (x1)"),
-                            typeset("0.20 s (x1)"), typeset("0.40 s (x1)")]
-    assert row(section(markdown, "## schedules"), "CronJob controller")[3:5] == ["998/1,000", "2"]
+
+
+def test_schedules_table_counts_runs_per_side_and_compares_lateness(markdown: str) -> None:
+    table = section(markdown, "### defaults limits, n = 100 (taskops every 10 s, window 600 s)")
+    # Each side at the period it fired at: CronJobs cannot go below a minute.
+    assert row(table, "period")[1:3] == ["60 s", "10 s"]
+    assert row(table, "runs created")[1:3] == ["998", "6,000"]
+    assert row(table, "runs due")[1:3] == ["1,000", "6,000"]
+    assert row(table, "missed")[1:3] == ["2", "0"]
+    assert row(table, "doubled")[1:3] == ["0", "0"]
+    assert row(table, "lateness p99 (creationTimestamp)")[1:] == [
+        typeset("3.00 s (x1)"), typeset("1.00 s (x1)"), "0.33"]
+    assert row(table, "lateness p50 (harness watch)")[3] == "0.25"
+    # The operator's histogram has no CronJob counterpart: no ratio.
+    assert row(table, "lateness p99 (operator histogram)")[1:] == [
+        typeset("n/a (x1)"), typeset("0.20 s (x1)"), "n/a"]
+    assert row(table, "controller CPU per run")[3] == "0.08"
+
+
+def test_schedules_goal_needs_zero_missed_and_a_sub_second_p99() -> None:
+    ok = {"side": "taskops", "n": 10, "missed": 0, "doubled": 0,
+          "seen_lateness_p99_seconds": 0.3, "lateness_p99_seconds": 1.0}
+    goal = report.schedules_goal([ok])
+    assert goal.met is True
+    assert goal.figure == "p99 0.30 s (harness watch), 0 missed, 0 doubled at n = 10"
+    assert report.schedules_goal([{**ok, "missed": 1}]).met is False
+    assert report.schedules_goal([{**ok, "operator_lateness_p99_seconds": 0.6}]).met is False
+    assert report.schedules_goal([]).met is None
+
+
+def test_lateness_curves_are_shares_of_runs_at_most_that_late(
+        data: dict[str, list[dict[str, object]]]) -> None:
+    curves = report_schedules.lateness_curves(data["schedules"])
+    assert curves["CronJob controller, creationTimestamp"] == (
+        [0.0, 1.0, 3.0, 5.0], [100 / 998, 900 / 998, 990 / 998, 1.0])
+    assert curves["taskops, operator histogram"] == ([0.05, 0.1, 0.25], [0.5, 5 / 6, 1.0])
+    assert curves["taskops, harness watch"] == ([0.1, 0.3, 0.6, 0.9], [0.25, 0.5, 0.75, 1.0])
+    assert "CronJob controller, operator histogram" not in curves
+
+
+QUEUE = [
+    {"scenario": "queue", "side": "builtin", "n": 300, "cap": 20, "limits": "defaults",
+     "absent": True},
+    *({"scenario": "queue", "side": "taskops", "n": 300, "cap": 20, "limits": "defaults",
+       "admissions_per_second": rate, "status_writes_per_admission": 2.0,
+       "drain_seconds": 300 / rate, "peak_running": 20} for rate in (10.0, 12.0, 14.0)),
+]
+
+
+def test_queue_shows_the_job_controller_as_na_and_taskops_as_measured() -> None:
+    table = section(report.render({"queue": QUEUE}), "### defaults limits, n = 300 (cap 20)")
+    assert row(table, "admissions per second")[1:] == [
+        typeset("n/a (x1)"), typeset("12.0 (10.0-14.0, x3)"), "n/a"]
+    assert row(table, "most pods running at once")[2] == typeset("20.0 (x3)")
+    only_taskops = report.render({"queue": QUEUE[1:]})
+    assert row(only_taskops, "time to drain")[1] == "not run"
 
 
 def test_verb_breakdown_is_per_object_at_the_largest_n(markdown: str) -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import burst, calibrate, fanout, retries
+from . import burst, calibrate, fanout, queue, retries, schedules
 from .results import RESULTS
 from .sides import LIMITS
 
@@ -30,6 +30,18 @@ def parser() -> argparse.ArgumentParser:
                    run_for=1.0)
     r.add_argument("--n", type=int, default=1000)
     r.set_defaults(main=retries.main)
+    s = comparison(sub, "schedules", "TaskSchedules on @every against CronJobs every minute",
+                   run_for=None)
+    s.add_argument("--n", type=int, default=1000, help="schedules")
+    s.add_argument("--every", default="10s",
+                   help="TaskSchedules' @every interval (CronJobs: every minute whatever it says)")
+    s.add_argument("--minutes", type=float, default=5.0, help="length of the measured window")
+    s.set_defaults(main=schedules.main)
+    q = comparison(sub, "queue", "TaskJobs queued behind --max-running (taskops only)",
+                   run_for=1.0)
+    q.add_argument("--n", type=int, default=10000)
+    q.add_argument("--max-running", type=int, default=100, help="the operator's cap")
+    q.set_defaults(main=queue.main)
     c = sub.add_parser("calibrate", help="the raw ceiling: bare pods, pre-bound then scheduled")
     c.add_argument("--n", type=int, default=1000)
     c.add_argument("--repeat", type=int, default=1)
@@ -37,14 +49,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def comparison(sub: Any, name: str, about: str, *, run_for: float) -> argparse.ArgumentParser:
-    """A scenario run on both sides, alternating, `--repeat` rounds."""
+def comparison(sub: Any, name: str, about: str, *,
+               run_for: float | None) -> argparse.ArgumentParser:
+    """A scenario run on both sides, alternating, `--repeat` rounds; `--run-for`
+    unless `run_for` is None (the scenario makes no pods)."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=about)
     p.add_argument("--repeat", type=int, default=1, help="rounds; the sides alternate in each")
     p.add_argument("--sides", nargs="+", choices=["builtin", "taskops"],
                    default=["builtin", "taskops"])
     p.add_argument("--limits", choices=LIMITS, default="defaults")
-    p.add_argument("--run-for", type=float, default=run_for, help="seconds each pod runs")
+    if run_for is not None:
+        p.add_argument("--run-for", type=float, default=run_for, help="seconds each pod runs")
     return p
 
 

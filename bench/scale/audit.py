@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 # kube-controller-manager's controllers under --use-service-account-credentials.
 JOB_CONTROLLER = "system:serviceaccount:kube-system:job-controller"
+CRONJOB_CONTROLLER = "system:serviceaccount:kube-system:cronjob-controller"
 OPERATOR = "taskops-operator"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 READ_VERBS = frozenset({"get", "list", "watch"})
@@ -59,10 +60,13 @@ def records(path: Path, offset: int = 0) -> Iterator[dict[str, object]]:
                 yield json.loads(line)
 
 
-def requests_of(user: str, log: Iterable[dict[str, object]]) -> Requests:
+def requests_of(user: str | Collection[str], log: Iterable[dict[str, object]]) -> Requests:
+    """The requests of `user` (or of several users together, as the CronJob and
+    Job controllers that share a scenario's work)."""
+    users = {user} if isinstance(user, str) else set(user)
     out = Requests()
     for rec in log:
-        if _user(rec) != user:
+        if _user(rec) not in users:
             continue
         verb = str(rec.get("verb", ""))
         ref = rec.get("objectRef")

@@ -23,54 +23,43 @@ from typing import Any
 
 from .cluster import ROOT
 from .report_data import (
+    COST_METRICS,
     DASH,
     GIB,
     MIB,
     NOTICE,
-    SCHEDULE_KEYS,
     TIMES,
+    WRITES_METRICS,
+    Goal,
+    Metric,
     Record,
     Value,
     cell,
+    comparison_rows,
     count_text,
     field,
     group,
+    heading,
     load,
     median_text,
     number,
     of_side,
-    ratio,
-    ratio_text,
-    shape_value,
-    side_name,
     spread,
     table,
-    total,
 )
 from .report_plots import plot
+from .report_schedules import render_queue, render_schedules, schedules_goal
 from .results import RESULTS
 
 # --- the comparison scenarios: burst, fanout, retries --------------------------------------
-
-@dataclass(frozen=True)
-class Metric:
-    """One row of a comparison table."""
-
-    label: str
-    value: Value
-    unit: str = ""
-
 
 BURST_METRICS = (
     Metric("time to all pods", field("all_pods_seconds"), " s"),
     Metric("time to all succeeded", field("all_succeeded_seconds"), " s"),
     Metric("create-to-pod p50", field("create_to_pod_p50_seconds"), " s"),
     Metric("create-to-pod p99", field("create_to_pod_p99_seconds"), " s"),
-    Metric("writes per object", field("writes_per_object")),
-    Metric("events per object", field("events_per_object")),
-    Metric("controller CPU", field("controller_cpu_seconds"), " s"),
-    Metric("controller peak RSS", field("controller_peak_rss_bytes", 1 / MIB), " MiB"),
-    Metric("API server CPU", field("apiserver_cpu_seconds"), " s"),
+    *WRITES_METRICS,
+    *COST_METRICS,
 )
 
 
@@ -102,28 +91,6 @@ COMPARISONS = (
                 Metric("writes per retry", field("writes_per_retry"))),
                ("configured_delay_seconds",)),
 )
-
-
-SHAPE_LABELS = {"configured_delay_seconds": ("configured delay", " s")}
-
-
-def heading(keys: Sequence[str], key: tuple[Any, ...]) -> str:
-    values = dict(zip(keys, key, strict=True))
-    n = values.pop("n")
-    text = f"{values.pop('limits') or 'unknown'} limits, n = {count_text(n)}"
-    labels = {k: SHAPE_LABELS.get(k, (k.replace("_", " "), "")) for k in values}
-    shape = [f"{labels[k][0]} {shape_value(v)}{labels[k][1] if v is not None else ''}"
-             for k, v in values.items()]
-    return text + (f" ({', '.join(shape)})" if shape else "")
-
-
-def comparison_rows(records: Sequence[Record], metrics: Sequence[Metric]) -> list[list[str]]:
-    builtin, taskops = of_side(records, "builtin"), of_side(records, "taskops")
-    rows = []
-    for m in metrics:
-        b, t = spread(builtin, m.value), spread(taskops, m.value)
-        rows.append([m.label, cell(b, m.unit), cell(t, m.unit), ratio_text(ratio(t, b))])
-    return rows
 
 
 def per_object(verb: str | None) -> Value:
@@ -189,38 +156,6 @@ def render_calibrate(records: Sequence[Record]) -> list[str]:
             *table(("n", "pre-bound pods/s", "scheduled pods/s"), rows), ""]
 
 
-def _runs_text(runs: int | None, expected: int | None) -> str:
-    if runs is None and expected is None:
-        return "n/a"
-    return f"{count_text(runs)}/{count_text(expected)}"
-
-
-
-
-def render_schedules(records: Sequence[Record]) -> list[str]:
-    rows = []
-    for (side, schedules, interval, source), rs in group(records, SCHEDULE_KEYS):
-        rows.append([
-            side_name(str(side), "schedules"), count_text(schedules),
-            "n/a" if interval is None else f"{shape_value(interval)} s",
-            _runs_text(total(rs, "runs"), total(rs, "expected_runs")),
-            count_text(total(rs, "missed")), count_text(total(rs, "doubled")),
-            *(cell(spread(rs, field(f"lateness_{q}_seconds")), " s")
-              for q in ("p50", "p99", "max")),
-            source or "n/a",
-            cell(spread(rs, field("controller_cpu_seconds")), " s"),
-            cell(spread(rs, field("controller_peak_rss_bytes", 1 / MIB)), " MiB"),
-        ])
-    return ["## schedules", "",
-            "Schedules firing every interval for a while: runs created against runs due, "
-            "and how late each was. Lateness from `creation` is read off creationTimestamps, "
-            "which have one-second resolution; from `operator` it is the operator's own "
-            "sub-second measurement. Runs, missed and doubled are totals over repetitions.", "",
-            *table(("controller", "schedules", "interval", "runs/expected", "missed", "doubled",
-                    "lateness p50", "lateness p99", "lateness max", "lateness from",
-                    "controller CPU", "peak RSS"), rows), ""]
-
-
 def render_steady(records: Sequence[Record]) -> list[str]:
     rows = [[count_text(n), cell(spread(rs, field("rss_bytes", 1 / MIB)), " MiB"),
              cell(spread(rs, field("idle_cpu_percent")), " %"),
@@ -230,25 +165,7 @@ def render_steady(records: Sequence[Record]) -> list[str]:
             *table(("n", "RSS", "idle CPU", "restart to Ready"), rows), ""]
 
 
-def render_queue(records: Sequence[Record]) -> list[str]:
-    rows = [[count_text(n), count_text(cap),
-             cell(spread(rs, field("admissions_per_second"))),
-             cell(spread(rs, field("status_writes_per_admission"))),
-             cell(spread(rs, field("drain_seconds")), " s")]
-            for (n, cap), rs in group(records, ("n", "cap"))]
-    return ["## queue", "", "n TaskJobs queued behind a cap on how many run at once.", "",
-            *table(("n", "cap", "admissions/s", "status writes per admission", "drain"), rows),
-            ""]
-
-
 # --- goals ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Goal:
-    goal: str
-    figure: str
-    met: bool | None  # None: not measured
-
 
 def _at_most(taskops: float | None, builtin: float | None) -> bool:
     # taskops not finishing never meets a goal; the Job controller not finishing
@@ -272,25 +189,6 @@ def burst_goal(records: Sequence[Record], metric: Metric) -> Goal:
     if not compared:
         return Goal(goal, "no equal-limits burst with both sides", None)
     return Goal(goal, "; ".join(compared), all(verdicts))
-
-
-def schedules_goal(records: Sequence[Record]) -> Goal:
-    goal = "largest schedules count: taskops lateness p99 < 0.5 s, 0 missed, 0 doubled"
-    ours = [r for r in of_side(records, "taskops") if number(r, "schedules") is not None]
-    if not ours:
-        return Goal(goal, "no taskops schedules run", None)
-    largest = max(number(r, "schedules") or 0 for r in ours)
-    at_largest = [r for r in ours if number(r, "schedules") == largest]
-    # creationTimestamps round to the second: a sub-second goal needs the operator's
-    # own measurement whenever a run has it.
-    measured = [r for r in at_largest if r.get("lateness_source") == "operator"] or at_largest
-    p99 = spread(measured, field("lateness_p99_seconds"))
-    missed, doubled = total(at_largest, "missed"), total(at_largest, "doubled")
-    source = measured[0].get("lateness_source") or "unknown source"
-    figure = (f"p99 {median_text(p99, ' s')} ({source}), {count_text(missed)} missed, "
-              f"{count_text(doubled)} doubled at {count_text(round(largest))} schedules")
-    met = p99.median is not None and p99.median < 0.5 and missed == 0 and doubled == 0
-    return Goal(goal, figure, met)
 
 
 def steady_goal(records: Sequence[Record], label: str, name: str, scale: float, unit: str,

@@ -200,5 +200,55 @@ def shape_value(value: Any) -> str:
     return num(value) if isinstance(value, float) else str(value)
 
 
-# What makes two schedules runs repetitions of one another.
-SCHEDULE_KEYS = ("side", "schedules", "interval_seconds", "lateness_source")
+
+# --- comparison tables ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of a comparison table."""
+
+    label: str
+    value: Value
+    unit: str = ""
+
+
+# The controller's requests per object it was given (audit log).
+WRITES_METRICS = (
+    Metric("writes per object", field("writes_per_object")),
+    Metric("events per object", field("events_per_object")),
+)
+# What a run cost the controller and the API server, last in every comparison table.
+COST_METRICS = (
+    Metric("controller CPU", field("controller_cpu_seconds"), " s"),
+    Metric("controller peak RSS", field("controller_peak_rss_bytes", 1 / MIB), " MiB"),
+    Metric("API server CPU", field("apiserver_cpu_seconds"), " s"),
+)
+
+SHAPE_LABELS = {"configured_delay_seconds": ("configured delay", " s"),
+                "every_seconds": ("taskops every", " s"), "window_seconds": ("window", " s")}
+
+
+def heading(keys: Sequence[str], key: tuple[Any, ...]) -> str:
+    values = dict(zip(keys, key, strict=True))
+    n = values.pop("n")
+    text = f"{values.pop('limits') or 'unknown'} limits, n = {count_text(n)}"
+    labels = {k: SHAPE_LABELS.get(k, (k.replace("_", " "), "")) for k in values}
+    shape = [f"{labels[k][0]} {shape_value(v)}{labels[k][1] if v is not None else ''}"
+             for k, v in values.items()]
+    return text + (f" ({', '.join(shape)})" if shape else "")
+
+
+def comparison_rows(records: Sequence[Record], metrics: Sequence[Metric]) -> list[list[str]]:
+    builtin, taskops = of_side(records, "builtin"), of_side(records, "taskops")
+    rows = []
+    for m in metrics:
+        b, t = spread(builtin, m.value), spread(taskops, m.value)
+        rows.append([m.label, cell(b, m.unit), cell(t, m.unit), ratio_text(ratio(t, b))])
+    return rows
+
+
+@dataclass(frozen=True)
+class Goal:
+    goal: str
+    figure: str
+    met: bool | None  # None: not measured

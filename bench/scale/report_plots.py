@@ -11,17 +11,17 @@ from .report_data import (
     DASH,
     MIB,
     PLOT_NAMES,
-    SCHEDULE_KEYS,
-    TIMES,
     Record,
     Value,
-    count_text,
     field,
     group,
-    shape_value,
     side_name,
     spread,
 )
+from .report_schedules import lateness_curves, schedule_groups
+
+# The lateness sources, told apart by the line (the side by its colour).
+SOURCE_DASHES = {"creationTimestamp": "-", "harness watch": "--", "operator histogram": "-."}
 
 # --- plots ---------------------------------------------------------------------------------
 
@@ -111,27 +111,29 @@ def plot(data: dict[str, list[Record]], out_dir: Path) -> list[tuple[str, Path]]
     one_axes(series(burst, field("controller_peak_rss_bytes", 1 / MIB)), "MiB",
              "burst: controller peak RSS", "burst_peak_rss", "burst: controller peak RSS")
 
-    bars = []
-    for (side, schedules, interval, source), rs in group(data.get("schedules", []),
-                                                         SCHEDULE_KEYS):
-        medians = [spread(rs, field(f"lateness_{q}_seconds")).median for q in ("p50", "p99", "max")]
-        if any(m is not None for m in medians):
-            label = (f"{side_name(str(side), 'schedules')}\n{count_text(schedules)} {TIMES} "
-                     f"{'n/a' if interval is None else shape_value(interval)} s ({source})")
-            bars.append((label, [m or 0.0 for m in medians]))
-    if bars:
-        fig = Figure(figsize=(max(6.0, 2.2 * len(bars)), 4.5), layout="constrained")
-        ax = fig.subplots()
-        width = 0.27
-        for i, q in enumerate(("p50", "p99", "max")):
-            ax.bar([x + (i - 1) * width for x in range(len(bars))], [b[1][i] for b in bars],
-                   width, label=q)
-        ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize="small")
-        ax.set_ylabel("seconds late (median over repetitions)")
-        ax.set_title("schedules: lateness of created runs")
-        ax.grid(alpha=0.3, axis="y")
-        ax.legend()
-        save(fig, "schedule_lateness", "schedules: lateness p50, p99 and max")
+    groups = schedule_groups(data.get("schedules", []))
+    curves = [(title, lateness_curves(rs)) for title, rs in groups]
+    curves = [(title, c) for title, c in curves if c]
+    if curves:
+        fig = Figure(figsize=(6.5 * len(curves), 4.5), layout="constrained")
+        axes = fig.subplots(1, len(curves), squeeze=False)[0]
+        for ax, (title, of_group) in zip(axes, curves, strict=True):
+            for label, (xs, ys) in of_group.items():
+                side, _, source = label.partition(", ")
+                ax.step(xs, ys, where="post", label=label,
+                        color=colours["builtin" if side.startswith("CronJob") else "taskops"],
+                        linestyle=SOURCE_DASHES.get(source, ":"))
+            # Milliseconds (the operator) to a minute (a controller far behind).
+            ax.set_xscale("symlog", linthresh=0.01)
+            ax.set_xlim(left=0)
+            ax.set_ylim(0, 1.02)
+            ax.set_xlabel("seconds late (creation minus scheduled instant)")
+            ax.set_ylabel("share of runs at most that late")
+            ax.set_title(title, fontsize="medium")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+        fig.suptitle("schedules: lateness distribution of the runs")
+        save(fig, "schedule_lateness", "schedules: lateness distribution")
 
     kept = {path.name for _, path in written}
     for name in PLOT_NAMES:

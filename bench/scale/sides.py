@@ -4,7 +4,7 @@ start it at a client limit, and whose requests the audit log counts."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -38,12 +38,14 @@ class Running:
 
 @contextmanager
 def controller(side: str, cluster: BenchCluster, namespace: str, limits: str,
-               controller_user: str = audit.JOB_CONTROLLER) -> Iterator[Running]:
-    """Runs the side's controller for the duration of the block."""
+               controller_user: str = audit.JOB_CONTROLLER,
+               operator_args: Sequence[str] = ()) -> Iterator[Running]:
+    """Runs the side's controller for the duration of the block; `operator_args`
+    are more flags for the operator (`--max-running 100`)."""
     if side == "builtin":
         yield Running(cluster.pid("kube-controller-manager"), controller_user)
         return
-    extra = ["--log-level", "INFO", "--log-format", "json"]
+    extra = ["--log-level", "INFO", "--log-format", "json", *operator_args]
     if limits == "equal":
         extra += ["--kube-api-qps", f"{EQUAL_QPS:g}", "--kube-api-burst", str(EQUAL_BURST)]
     logs = STATE / "logs"

@@ -8,7 +8,7 @@ figures they add from the timeline (`summary` plus their own).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,16 +41,17 @@ class Run:
 
 
 def run(side: str, bodies: list[dict[str, Any]], *, limits: str, timeout: float,
-        then: Callable[[Running], dict[str, Any]] | None = None) -> Run:
+        then: Callable[[Running], dict[str, Any]] | None = None,
+        operator_args: Sequence[str] = ()) -> Run:
     """Creates `bodies` as fast as the client can and waits until every one
     finished (or `timeout`). `then` measures more on the finished objects
-    while the controller runs."""
+    while the controller runs; `operator_args` are more flags for the operator."""
     kind, plural, group_path = KINDS[side]
     qps, burst = kcm_limits(limits)
     cluster = BenchCluster.up(fresh=True, kcm_qps=qps, kcm_burst=burst)
     cluster.kubectl("create", "namespace", NAMESPACE)
     api = cluster.api()
-    with controller(side, cluster, NAMESPACE, limits) as running:
+    with controller(side, cluster, NAMESPACE, limits, operator_args=operator_args) as running:
         apiserver = cluster.pid("kube-apiserver")
         procstat.reset_peak(running.pid)
         before = procstat.sample(running.pid), procstat.sample(apiserver)
