@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskops.kube.store import ObjectStore, OwnedStore
+from hypothesis import given
+from hypothesis import strategies as st
+
+from factories import pod_body
+from taskops.core.observed import observe_pod
+from taskops.kube.store import ObjectStore, OwnedStore, project_pod
 
 
 def obj(name: str, rv: str, uid: str = "u1", owner: str | None = None) -> dict[str, Any]:
@@ -71,3 +76,45 @@ def test_the_same_version_again_is_not_news() -> None:
     assert store.upsert(obj("a", "10")) and pods.upsert(obj("p", "10", owner="j"))
     assert not store.upsert(obj("a", "10"))
     assert not pods.upsert(obj("p", "10", owner="j"))
+
+
+@given(index=st.integers(0, 3), attempt=st.integers(0, 3),
+       phase=st.sampled_from(["Pending", "Running", "Succeeded", "Failed", "Unknown"]),
+       exit_code=st.none() | st.integers(0, 255), message=st.none() | st.text(max_size=5),
+       pod_reason=st.none() | st.sampled_from(["Evicted", "Preempted", "DeadlineExceeded"]),
+       ready=st.booleans(), deleting=st.booleans(), finalizer=st.booleans(),
+       disruption=st.booleans(), annotated=st.booleans(), sidecar_first=st.booleans())
+def test_a_projected_pod_is_observed_exactly_as_the_whole_pod(
+        index: int, attempt: int, phase: str, exit_code: int | None, message: str | None,
+        pod_reason: str | None, ready: bool, deleting: bool, finalizer: bool,
+        disruption: bool, annotated: bool, sidecar_first: bool) -> None:
+    body = pod_body(index, attempt, phase=phase, exit_code=exit_code, message=message,
+                    pod_reason=pod_reason, ready=ready, deleting=deleting,
+                    finalizer=finalizer, disruption_condition=disruption)
+    # What a real pod carries besides, and which containers come first.
+    body["metadata"]["ownerReferences"] = [{"kind": "TaskJob", "name": "j", "uid": "u",
+                                            "controller": True}]
+    body["metadata"]["managedFields"] = [{"manager": "kubelet"}]
+    body["spec"].update({"nodeName": "n1", "tolerations": [{"key": "k"}]})
+    body["status"].update({"hostIP": "10.0.0.1", "qosClass": "BestEffort"})
+    sidecar = {"name": "sidecar", "image": "busybox"}
+    sidecar_status = {"name": "sidecar", "ready": True, "image": "busybox",
+                      "state": {"running": {}}}
+    if sidecar_first:
+        body["spec"]["containers"].insert(0, sidecar)
+        body["status"]["containerStatuses"].insert(0, sidecar_status)
+    if not annotated:
+        del body["metadata"]["annotations"]
+    projected = project_pod(body)
+    assert observe_pod(projected) == observe_pod(body)
+    assert OwnedStore.controller_of(projected) == OwnedStore.controller_of(body)
+    assert "nodeName" not in projected["spec"] and "managedFields" not in projected["metadata"]
+
+
+def test_the_pod_store_keeps_projections() -> None:
+    pods = OwnedStore(project_pod)
+    body = obj("p", "1", owner="j")
+    body["spec"] = {"containers": [{"name": "main", "image": "busybox", "env": []}]}
+    pods.upsert(body)
+    (kept,) = pods.owned_by("j")
+    assert kept["spec"] == {"containers": [{"name": "main"}]}

@@ -44,7 +44,7 @@ from taskops.handlers.admission import AdmissionBook
 from taskops.handlers.base import Reconciler, utc_now
 from taskops.handlers.dependencies import DependencyIndex
 from taskops.kube.client import Gone, KubeClient, PodRejected
-from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of
+from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of, project_pod
 from taskops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class TaskJobReconciler(Reconciler):
                  clock: Callable[[], datetime] = utc_now, caps: Caps | None = None) -> None:
         super().__init__(kube, executor, metrics, clock)
         self.jobs = ObjectStore()
-        self.pods = OwnedStore()
+        self.pods = OwnedStore(project_pod)
         # Both are projections of `jobs`, updated with it (`_keep`, `_drop`).
         self.admission = AdmissionBook(caps or Caps())
         self.dependencies = DependencyIndex(self.jobs)

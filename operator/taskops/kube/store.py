@@ -10,7 +10,7 @@ ignored (`is_newer`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 Body = Mapping[str, Any]
@@ -55,6 +55,41 @@ def trimmed(body: Body) -> Body:
         kept["annotations"] = {k: v for k, v in annotations.items()
                                if k not in _UNREAD_ANNOTATIONS}
     return {**body, "metadata": kept}
+
+
+# What of a pod any decision reads (`taskops.core.observed.observe_pod`, the
+# finalizer release, the store itself); tests/test_store.py checks that a
+# projected pod is observed exactly as the whole one. A pod from kwok is about
+# 4 KB of JSON without its managedFields, its projection under 1 KB.
+_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels", "annotations",
+                 "ownerReferences", "finalizers", "creationTimestamp", "deletionTimestamp")
+_POD_STATUS = ("phase", "reason", "message", "startTime", "conditions")
+_CONTAINER_STATUS = ("name", "ready", "state")
+
+
+def _pick(source: object, keys: Iterable[str]) -> dict[str, Any]:
+    if not isinstance(source, Mapping):
+        return {}
+    return {k: source[k] for k in keys if k in source}
+
+
+def project_pod(body: Body) -> Body:
+    """The parts of a pod decisions read: a fraction of its memory, kept for
+    every pod of every TaskJob."""
+    trim = trimmed(body)
+    spec = trim.get("spec")
+    containers = spec.get("containers") if isinstance(spec, Mapping) else None
+    status = trim.get("status")
+    projected_status = _pick(status, _POD_STATUS)
+    statuses = status.get("containerStatuses") if isinstance(status, Mapping) else None
+    if isinstance(statuses, list):
+        projected_status["containerStatuses"] = [_pick(c, _CONTAINER_STATUS) for c in statuses]
+    return {
+        "metadata": _pick(trim.get("metadata"), _POD_METADATA),
+        "spec": {"containers": [_pick(c, ("name",)) for c in containers]
+                 if isinstance(containers, list) else []},
+        "status": projected_status,
+    }
 
 
 def is_newer(candidate: Body, current: Body | None) -> bool:
@@ -103,11 +138,13 @@ class ObjectStore:
 
 
 class OwnedStore:
-    """Objects grouped by their controller owner's uid (pods by TaskJob)."""
+    """Objects grouped by their controller owner's uid (pods by TaskJob), each
+    kept as `project` makes it (by default: `trimmed`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, project: Callable[[Body], Body] = trimmed) -> None:
         self._by_owner: dict[str, dict[str, Body]] = {}
         self._owner_of: dict[Key, str] = {}
+        self._project = project
 
     @staticmethod
     def controller_of(body: Body) -> Mapping[str, Any] | None:
@@ -126,7 +163,7 @@ class OwnedStore:
         name = body["metadata"]["name"]
         if not is_newer(body, group.get(name)):
             return False
-        group[name] = trimmed(body)
+        group[name] = self._project(body)
         self._owner_of[key_of(body)] = uid
         return True
 
