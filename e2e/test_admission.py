@@ -358,14 +358,16 @@ def test_a_job_queued_longer_than_queue_seconds_fails_with_queue_timeout(
 def test_a_job_backing_off_gives_its_slot_to_a_queued_one_and_requeues_at_its_place(
         k: Kubectl, namespace: str, operator_factory: OperatorFactory):
     operator_factory([namespace], ["--max-running", "1"])
-    delay = 4
+    # Long enough to be seen by polling: pod events reach the reconciler up to
+    # 1 s late (gathered per job), and the delay counts from the pod's end.
+    delay = 8
     k.apply(taskjob("first", 'if [ "$TASK_ATTEMPT" = 0 ]; then sleep 3; exit 1; fi; '
                              'echo -n "first $TASK_ATTEMPT" > /dev/termination-log',
                     retry={"limit": 1, "backoff": {"policy": "Fixed",
                                                    "initialDelaySeconds": delay}}), namespace)
     wait_for("first's pod", lambda: pods_of(k, namespace, "first"), timeout=60)
     # Behind it: `second` outlasts first's delay, `third` is younger than both.
-    k.apply(job_list(taskjob("second", "sleep 7; echo -n second > /dev/termination-log"),
+    k.apply(job_list(taskjob("second", "sleep 12; echo -n second > /dev/termination-log"),
                      taskjob("third", "sleep 1; echo -n third > /dev/termination-log")),
             namespace)
 

@@ -231,3 +231,21 @@ def test_pod_events_of_one_job_are_gathered_into_one_pass() -> None:
         assert reconciler.queue.delayed == 1
 
     asyncio.run(scenario())
+
+
+def test_a_queued_jobs_status_write_asks_for_no_pass_of_its_own() -> None:
+    # Its message names the slots in use: a pass after every write would write
+    # again whenever that changed, cycling through the whole queue for ever.
+    async def scenario() -> None:
+        api = FakeApi(random.Random(0))
+        api.add_job("a-running", spec(0, 0, 0, []))
+        api.add_job("b-queued", spec(0, 0, 0, []))
+        reconciler = start(api, Caps(1, None))
+        await reconciler.reconcile(("ns", "a-running"))
+        reconciler.queue._ready.clear()
+        reconciler.queue._queued.clear()
+        await reconciler.reconcile(("ns", "b-queued"))
+        assert api.jobs["ns", "b-queued"]["status"]["phase"] == "Queued"
+        assert ("ns", "b-queued") not in reconciler.queue._ready
+
+    asyncio.run(scenario())

@@ -49,7 +49,7 @@ def test_the_registry_logs_in_with_the_given_file_whatever_kubeconfig_says(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     path = write_kubeconfig(tmp_path / "kc", "https://192.0.2.7:443", {"token": "t"})
-    registry = build_registry((), health=None, kubeconfig=path)  # type: ignore[arg-type]
+    registry = build_registry((), {}, kubeconfig=path)
     (handler,) = [h for h in registry._activities.get_all_handlers()
                   if h.activity == "authentication"]
     info = handler.fn()

@@ -11,7 +11,7 @@ import kopf
 
 from taskops.api.taskjob import GROUP, VERSION
 from taskops.core.labels import LABEL_TASKJOB_UID
-from taskops.runtime import Watch, build_registry, warm_caches, watches
+from taskops.runtime import Watch, build_registry, event_routes, warm_caches, watches
 from taskops.settings import Settings
 
 
@@ -44,16 +44,26 @@ class Health:
 
 
 class Kube:
+    """Lists in two pages: the first, then the one its token names."""
+
     def __init__(self) -> None:
-        self.calls: list[tuple[str, ...]] = []
+        self.calls: list[tuple[str | None, ...]] = []
 
-    def list_pods(self, namespace: str | None, selector: str) -> list[dict[str, Any]]:
-        self.calls.append(("pods", str(namespace), selector))
-        return [{"metadata": {"name": f"pod-in-{namespace}"}}]
+    @staticmethod
+    def _page(name: str, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        if token is None:
+            return [{"metadata": {"name": name}}], "page-2"
+        return [{"metadata": {"name": f"{name}-2"}}], None
 
-    def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
-        self.calls.append((plural, str(namespace)))
-        return [{"metadata": {"name": f"{plural}-in-{namespace}"}}]
+    def pods_page(self, namespace: str | None, selector: str,
+                  token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        self.calls.append(("pods", str(namespace), selector, token))
+        return self._page(f"pod-in-{namespace}", token)
+
+    def custom_page(self, plural: str, namespace: str | None,
+                    token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        self.calls.append((plural, str(namespace), token))
+        return self._page(f"{plural}-in-{namespace}", token)
 
 
 def table(recorder: Recorder) -> tuple[Watch, ...]:
@@ -61,7 +71,7 @@ def table(recorder: Recorder) -> tuple[Watch, ...]:
 
 
 def test_every_watch_is_registered_once_with_its_selector() -> None:
-    registry = build_registry(table(Recorder()), Health())
+    registry = build_registry(table(Recorder()), event_routes(table(Recorder()), Health()))
     handlers = registry._watching.get_all_handlers()
     registered = {
         (h.selector.group, h.selector.version, h.selector.any_name): h.labels for h in handlers
@@ -75,7 +85,7 @@ def test_every_watch_is_registered_once_with_its_selector() -> None:
 
 def test_a_taskjob_event_reaches_the_job_and_the_schedule_reconcilers() -> None:
     recorder, health = Recorder(), Health()
-    registry = build_registry(table(recorder), health)
+    registry = build_registry(table(recorder), event_routes(table(recorder), health))
     (handler,) = [
         h for h in registry._watching.get_all_handlers() if h.selector.any_name == "taskjobs"
     ]
@@ -93,24 +103,24 @@ def test_warming_lists_pods_first_in_every_namespace_and_delivers_like_the_watch
             warm_caches(table(recorder), recorder, recorder, kube, settings, executor)
         )
     assert kube.calls == [
-        ("pods", "a", LABEL_TASKJOB_UID),
-        ("taskjobs", "a"),
-        ("taskschedules", "a"),
-        ("pods", "b", LABEL_TASKJOB_UID),
-        ("taskjobs", "b"),
-        ("taskschedules", "b"),
+        (*call, token) for namespace in "ab"
+        for call in (("pods", namespace, LABEL_TASKJOB_UID), ("taskjobs", namespace),
+                     ("taskschedules", namespace))
+        for token in (None, "page-2")
     ]
-    assert recorder.seen[:4] == [
+    assert recorder.seen[:6] == [
         ("on_pod_event", None, "pod-in-a"),
+        ("on_pod_event", None, "pod-in-a-2"),
         ("on_job_event", None, "taskjobs-in-a"),
         ("on_run_event", None, "taskjobs-in-a"),
-        ("on_schedule_event", None, "taskschedules-in-a"),
+        ("on_job_event", None, "taskjobs-in-a-2"),
+        ("on_run_event", None, "taskjobs-in-a-2"),
     ]
     assert recorder.warm
 
 
 def test_kopf_builds_and_keeps_no_diff_base_for_our_event_only_handlers() -> None:
-    registry = build_registry(table(Recorder()), Health())
+    registry = build_registry(table(Recorder()), event_routes(table(Recorder()), Health()))
     settings = kopf.OperatorSettings()
     (configure,) = [h for h in registry._activities.get_all_handlers()
                     if h.activity == "startup"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import datetime
@@ -38,7 +38,7 @@ from taskops.core.actions import (
 from taskops.core.admission import POSITION_REFRESH_SECONDS, Caps, Gate
 from taskops.core.conditions import find_condition
 from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
-from taskops.core.observed import observe_job, observe_pod
+from taskops.core.observed import ObservedPod, observe_job, observe_pod
 from taskops.core.taskjob import decide
 from taskops.handlers.admission import AdmissionBook
 from taskops.handlers.base import Reconciler, utc_now
@@ -180,7 +180,7 @@ class TaskJobReconciler(Reconciler):
                 decision = decide(job, observed, now, gate, rejected)
             if decision.status.get("phase") in ("Succeeded", "Failed"):
                 self.rejections.pop(job.uid, None)
-            await self._apply(key, body, decision)
+            await self._apply(key, body, decision, observed)
             admitted = find_condition(decision.status, "Admitted")
             if (admitted is None or admitted.get("status") != "True") and \
                     self.admission.release(key):
@@ -193,7 +193,8 @@ class TaskJobReconciler(Reconciler):
         log.debug("reconciled %s/%s: phase=%s actions=%d requeue=%s", namespace, name, phase,
                   len(decision.actions), decision.requeue_after)
 
-    async def _apply(self, key: Key, body: Mapping[str, Any], decision: Decision) -> None:
+    async def _apply(self, key: Key, body: Mapping[str, Any], decision: Decision,
+                     observed: Sequence[ObservedPod]) -> None:
         namespace, name = key
         meta = body["metadata"]
         old_status = body.get("status") or {}
@@ -209,9 +210,13 @@ class TaskJobReconciler(Reconciler):
             if updated is not None:
                 self._keep(updated)
                 body = updated
-                # Pods are released only once a stored status records them (see
-                # the core): the pass that does it runs next, not on the echo.
-                self.queue.add(key)
+                if any(pod.terminal and pod.has_finalizer for pod in observed):
+                    # A pod is released only once a stored status records its
+                    # end (see the core): the pass that does it runs next, not
+                    # on the watch's echo, which is ignored. Only then: a pass
+                    # after every write would loop a queued job for as long as
+                    # its message changes (the slots in use, its position).
+                    self.queue.add(key)
         for action in decision.actions:
             match action:
                 case CreatePod(manifest=manifest):

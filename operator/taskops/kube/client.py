@@ -38,6 +38,10 @@ class PodRejected(Exception):
     spec the user must fix, not a failure to retry."""
 
 
+#: Objects per list request: the warm-up holds one page of whole objects at a
+#: time (`taskops.runtime.warm_caches`), not the whole list.
+LIST_PAGE_SIZE = 500
+
 #: A wait for the rate limiter longer than this is logged (at DEBUG: it repeats per call).
 _LONG_THROTTLE_SECONDS = 1.0
 
@@ -119,17 +123,28 @@ class KubeClient:
     # ------------------------------------------------------------------ reads
     def list_pods(self, namespace: str | None, selector: str) -> list[dict[str, Any]]:
         """Pods matching `selector`, in one namespace or all (paginated)."""
-        return self._paginate(
+        return self._paginate(self.pods_page, namespace, selector)
+
+    def pods_page(self, namespace: str | None, selector: str,
+                  token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of `list_pods` and the token of the next (None: the last page)."""
+        return self._page(
             lambda **kw: self.core.list_namespaced_pod(namespace, **kw) if namespace
             else self.core.list_pod_for_all_namespaces(**kw),
-            label_selector=selector,
+            token, label_selector=selector,
         )
 
     def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
-        return self._paginate(
+        return self._paginate(self.custom_page, plural, namespace)
+
+    def custom_page(self, plural: str, namespace: str | None,
+                    token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of `list_custom` and the token of the next (None: the last page)."""
+        return self._page(
             lambda **kw: self.custom.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, plural, **kw) if namespace
             else self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kw),
+            token,
         )
 
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -142,14 +157,20 @@ class KubeClient:
             raise
 
     @staticmethod
-    def _paginate(call: Any, **params: Any) -> list[dict[str, Any]]:
+    def _page(call: Any, token: str | None,
+              **params: Any) -> tuple[list[dict[str, Any]], str | None]:
+        page = _json(call(limit=LIST_PAGE_SIZE, _continue=token, _preload_content=False,
+                          **params))
+        return page.get("items") or [], page.get("metadata", {}).get("continue") or None
+
+    @staticmethod
+    def _paginate(fetch: Any, *args: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            page = _json(call(limit=500, _continue=token, _preload_content=False, **params))
-            items.extend(page.get("items") or [])
-            token = page.get("metadata", {}).get("continue")
-            if not token:
+            page, token = fetch(*args, token)
+            items.extend(page)
+            if token is None:
                 return items
 
     # ------------------------------------------------------------------ pods
