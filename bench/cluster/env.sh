@@ -8,6 +8,8 @@ export TASKOPS_ETCD_PEER_PORT=${TASKOPS_BENCH_ETCD_PEER_PORT:-12380}
 # The controller-manager's and the scheduler's own HTTPS ports (health, metrics).
 export TASKOPS_KCM_PORT=${TASKOPS_BENCH_KCM_PORT:-20257}
 export TASKOPS_SCHEDULER_PORT=${TASKOPS_BENCH_SCHEDULER_PORT:-20259}
+# kwok's own server (the fake kubelets' port); kwok exits when it is taken.
+export TASKOPS_KWOK_PORT=${TASKOPS_BENCH_KWOK_PORT:-20247}
 export TASKOPS_COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok"
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../../e2e/cluster" && pwd)/lib.sh"
 
