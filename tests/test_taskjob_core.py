@@ -636,12 +636,16 @@ def test_resume_starts_a_new_attempt_and_keeps_the_counts() -> None:
     assert condition(story.status, "Suspended")["status"] == "False"  # type: ignore[index]
 
 
-def test_job_created_suspended_starts_nothing() -> None:
-    decision = Story(job_spec(suspend=True), finalizers=()).step(T0)
+def test_job_created_suspended_starts_nothing_and_needs_no_finalizer_yet() -> None:
+    story = Story(job_spec(suspend=True), finalizers=())
+    decision = story.step(T0)
     assert decision.status["phase"] == "Suspended"
     assert "startTime" not in decision.status
     assert not of_type(decision, CreatePod)
-    assert of_type(decision, AddJobFinalizer)
+    assert not of_type(decision, AddJobFinalizer)
+    story.spec = job_spec(suspend=False)
+    kinds = action_types(story.step(at(5)))
+    assert kinds.index("AddJobFinalizer") < kinds.index("CreatePod")
 
 
 # --- finishing ---------------------------------------------------------------

@@ -283,7 +283,11 @@ class _Reconcile:
             waited = round(self._queue_wait())
             actions.append(EmitEvent("Normal", "Admitted", f"admitted after {waited}s Queued"))
         actions.extend(self.attempt_events)
-        if not self.job.deleting and JOB_FINALIZER not in self.job.finalizers:
+        if (not self.job.deleting and JOB_FINALIZER not in self.job.finalizers
+                and (self.creates or self.pods)):
+            # Only once there is a pod to drain: a job that is Queued, Waiting
+            # or Suspended costs no metadata write (a suspended run of every
+            # schedule would pay one each).
             actions.append(AddJobFinalizer())
         actions.extend(self.stops)
         actions.extend(self._releases())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -71,15 +72,25 @@ class TaskScheduleReconciler(Reconciler):
             return
         with self.metrics.reconcile(KIND):
             schedule = observe_schedule(body)
+            now = self.clock()
             runs = [observe_run(b) for b in self.runs.owned_by(schedule.uid)]
-            decision = decide_schedule(schedule, runs, self.clock())
-            await self._apply(key, body, decision)
+            decision = decide_schedule(schedule, runs, now)
+            if await self._apply_actions(key, body, decision):
+                # The status from the runs as they now are: what the next pass
+                # would write (`status.active` with the new runs' uids), in
+                # this write instead of a second one (two per run, measured).
+                runs = [observe_run(b) for b in self.runs.owned_by(schedule.uid)]
+                decision = replace(decision,
+                                   status=decide_schedule(schedule, runs, now).status)
+            await self._write_status(key, body, decision)
         if decision.requeue_after is not None:
             self.queue.add_after(key, max(decision.requeue_after, 0.01))
 
-    async def _apply(self, key: Key, body: Mapping[str, Any],
-                     decision: ScheduleDecision) -> None:
+    async def _apply_actions(self, key: Key, body: Mapping[str, Any],
+                             decision: ScheduleDecision) -> bool:
+        """The decision's actions, in order; True when a run was created."""
         namespace, name = key
+        created_any = False
         for action in decision.actions:
             match action:
                 case CreateRun(manifest=manifest):
@@ -87,6 +98,7 @@ class TaskScheduleReconciler(Reconciler):
                                                manifest)
                     if created is not None:
                         self.runs.upsert(created)
+                        created_any = True
                         log.info("%s/%s: created run %s", namespace, name, action.name)
                 case DeleteRun(name=run, uid=uid, reason=reason, propagation=propagation):
                     await self._call(self.kube.delete_custom, RUN_PLURAL, namespace, run, uid,
@@ -95,6 +107,11 @@ class TaskScheduleReconciler(Reconciler):
                 case EmitEvent(type=type_, reason=reason, message=message):
                     await self._call(self.kube.post_event, body, KIND, type_, reason, message,
                                      self.clock())
+        return created_any
+
+    async def _write_status(self, key: Key, body: Mapping[str, Any],
+                            decision: ScheduleDecision) -> None:
+        namespace, name = key
         old_status = body.get("status") or {}
         if decision.status != old_status:
             try:

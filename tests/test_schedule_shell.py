@@ -1,0 +1,75 @@
+"""The TaskSchedule reconciler over a small fake API: one status write per run."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from schedule_factories import NAMESPACE, at, schedule_body, schedule_spec
+from taskops.core.conditions import status_patch
+from taskops.handlers.taskschedules import TaskScheduleReconciler
+from taskops.metrics import Metrics
+
+T = TypeVar("T")
+
+
+class Api:
+    """What the reconciler calls; status writes and created runs are recorded."""
+
+    def __init__(self, schedule: dict[str, Any]) -> None:
+        self.schedule = schedule
+        self.status_writes: list[dict[str, Any]] = []
+        self.runs: list[dict[str, Any]] = []
+        self._rv = itertools.count(100)
+
+    def create_custom(self, plural: str, namespace: str,
+                      manifest: Mapping[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(dict(manifest))
+        body["metadata"].update(uid=f"uid-{body['metadata']['name']}",
+                                resourceVersion=str(next(self._rv)))
+        self.runs.append(body)
+        return copy.deepcopy(body)
+
+    def patch_status(self, plural: str, namespace: str, name: str,
+                     old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
+        if status_patch(old, new) is None:
+            return None
+        self.status_writes.append(copy.deepcopy(dict(new)))
+        self.schedule["status"] = copy.deepcopy(dict(new))
+        self.schedule["metadata"]["resourceVersion"] = str(next(self._rv))
+        return copy.deepcopy(self.schedule)
+
+    def post_event(self, *_: Any) -> None:
+        pass
+
+
+class Inline(TaskScheduleReconciler):
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
+
+
+def test_a_scheduled_run_costs_one_status_write_that_names_it_with_its_uid() -> None:
+    schedule = schedule_body(schedule_spec(schedule="@every 10s"))
+    schedule["metadata"]["resourceVersion"] = "1"
+    api = Api(schedule)
+    clock: list[datetime] = [at(10.2)]
+    reconciler = Inline(api, None, Metrics(), clock=lambda: clock[0])  # type: ignore[arg-type]
+    reconciler.on_schedule_event(None, copy.deepcopy(schedule))
+    key = (NAMESPACE, schedule["metadata"]["name"])
+
+    async def passes() -> None:
+        await reconciler.reconcile(key)
+        for run in api.runs:  # the watch brings the runs and the status back
+            reconciler.on_run_event("ADDED", run)
+        reconciler.on_schedule_event("MODIFIED", copy.deepcopy(api.schedule))
+        await reconciler.reconcile(key)
+
+    asyncio.run(passes())
+    assert len(api.runs) == 1
+    assert len(api.status_writes) == 1, api.status_writes
+    (active,) = api.status_writes[0]["active"]
+    assert active["uid"] == api.runs[0]["metadata"]["uid"]
