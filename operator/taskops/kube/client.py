@@ -121,25 +121,20 @@ class KubeClient:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reads
-    def list_pods(self, namespace: str | None, selector: str) -> list[dict[str, Any]]:
-        """Pods matching `selector`, in one namespace or all (paginated)."""
-        return self._paginate(self.pods_page, namespace, selector)
-
     def pods_page(self, namespace: str | None, selector: str,
                   token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of `list_pods` and the token of the next (None: the last page)."""
+        """One page of the pods matching `selector`, in one namespace or all, and
+        the token of the next (None: the last page)."""
         return self._page(
             lambda **kw: self.core.list_namespaced_pod(namespace, **kw) if namespace
             else self.core.list_pod_for_all_namespaces(**kw),
             token, label_selector=selector,
         )
 
-    def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
-        return self._paginate(self.custom_page, plural, namespace)
-
     def custom_page(self, plural: str, namespace: str | None,
                     token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of `list_custom` and the token of the next (None: the last page)."""
+        """One page of the custom objects, in one namespace or all, and the token
+        of the next (None: the last page)."""
         return self._page(
             lambda **kw: self.custom.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, plural, **kw) if namespace
@@ -163,15 +158,6 @@ class KubeClient:
                           **params))
         return page.get("items") or [], page.get("metadata", {}).get("continue") or None
 
-    @staticmethod
-    def _paginate(fetch: Any, *args: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page, token = fetch(*args, token)
-            items.extend(page)
-            if token is None:
-                return items
 
     # ------------------------------------------------------------------ pods
     def create_pod(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
