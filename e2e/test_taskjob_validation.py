@@ -65,6 +65,15 @@ REJECTED_AT_APPLY = [
      "spec.result.maxBytes"),
     ("string where integer", with_spec(parallelism="two"), "spec.parallelism"),
     ("negative ttl", with_spec(ttlSecondsAfterFinished=-5), "spec.ttlSecondsAfterFinished"),
+    # Schema-valid once, these made the operator's date arithmetic overflow.
+    ("huge active deadline", with_spec(timeouts={"activeDeadlineSeconds": 10**12}),
+     "spec.timeouts.activeDeadlineSeconds"),
+    ("huge attempt deadline", with_spec(timeouts={"attemptDeadlineSeconds": 10**12}),
+     "spec.timeouts.attemptDeadlineSeconds"),
+    ("huge ttl", with_spec(ttlSecondsAfterFinished=10**12), "spec.ttlSecondsAfterFinished"),
+    ("huge backoff delay", with_spec(retry={"backoff": {
+        "initialDelaySeconds": 10**12, "maxDelaySeconds": 10**12}}),
+     "spec.retry.backoff.initialDelaySeconds"),
 ]
 
 

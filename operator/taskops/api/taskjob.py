@@ -44,6 +44,15 @@ MAX_RESULT_BYTES: Final = 4096  # the kubelet's own cap on a termination message
 MAX_ATTEMPT_RECORDS: Final = 20
 MAX_PRIORITY: Final = 1_000_000_000  # PriorityClass's range for user classes
 MAX_WAIT_SECONDS: Final = 30 * 86400  # a queue or dependency wait longer than 30 days is a bug
+# Bounds on the other numbers. Deadlines, delays and TTLs stop at ten years:
+# far beyond any task, and far inside what date arithmetic can hold (10^12
+# seconds from now is past year 9999). A drain or grace period over a day, a
+# million retries, or more pods in flight or kept than a job can have
+# completions, can only be typos.
+MAX_DURATION_SECONDS: Final = 10 * 365 * 86400
+MAX_GRACE_SECONDS: Final = 86400
+MAX_RETRY_LIMIT: Final = 1_000_000
+MAX_KEPT_PODS: Final = MAX_COMPLETIONS
 RESULTS_BUDGET_BYTES: Final = 256 * 1024  # all of status.results of an Indexed job
 PATH_MARK: Final = "{path}"
 """Placeholder in rule messages for the JSON path of the node the rule sits on.
@@ -120,7 +129,10 @@ class Backoff(ApiModel):
         "`initialDelaySeconds`; None: retry at once.",
     )
     initial_delay_seconds: int = Field(
-        default=10, ge=0, description="Delay before the first retry, in seconds."
+        default=10,
+        ge=0,
+        le=MAX_DURATION_SECONDS,
+        description="Delay before the first retry, in seconds.",
     )
     factor: float = Field(
         default=2.0,
@@ -129,7 +141,10 @@ class Backoff(ApiModel):
         description="Growth of the delay per retry (Exponential only).",
     )
     max_delay_seconds: int = Field(
-        default=300, ge=0, description="Upper bound of the delay before jitter, in seconds."
+        default=300,
+        ge=0,
+        le=MAX_DURATION_SECONDS,
+        description="Upper bound of the delay before jitter, in seconds.",
     )
     jitter: float = Field(
         default=0.0,
@@ -168,6 +183,7 @@ class Retry(ApiModel):
     limit: int = Field(
         default=0,
         ge=0,
+        le=MAX_RETRY_LIMIT,
         description="Retries after the first attempt: total attempts = limit + 1, per index "
         "when Indexed; NonIndexed jobs count every failed attempt against it, like a Job's "
         "backoffLimit.",
@@ -197,12 +213,14 @@ class Timeouts(ApiModel):
     active_deadline_seconds: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_DURATION_SECONDS,
         description="Wall time from the first admission; exceeded: running pods are "
         "drained and the job fails with reason DeadlineExceeded.",
     )
     attempt_deadline_seconds: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_DURATION_SECONDS,
         description="Wall time of one attempt from its pod's creation; exceeded: the pod is "
         "drained and the attempt fails with reason AttemptDeadlineExceeded (retryable).",
     )
@@ -252,7 +270,10 @@ class Drain(ApiModel):
         )
     )
     sleep_seconds: int | None = Field(
-        default=None, ge=1, description="Sleep this long before the container gets SIGTERM."
+        default=None,
+        ge=1,
+        le=MAX_GRACE_SECONDS,
+        description="Sleep this long before the container gets SIGTERM.",
     )
 
     @model_validator(mode="after")
@@ -267,7 +288,10 @@ class Shutdown(ApiModel):
     """How the pods of the job stop: deadline, suspend, deletion, drains."""
 
     grace_period_seconds: int = Field(
-        default=30, ge=0, description="Becomes the pod's terminationGracePeriodSeconds."
+        default=30,
+        ge=0,
+        le=MAX_GRACE_SECONDS,
+        description="Becomes the pod's terminationGracePeriodSeconds.",
     )
     drain: Drain | None = Field(
         default=None,
@@ -398,7 +422,9 @@ class TaskJobSpec(ApiModel):
         description="A core/v1 PodTemplateSpec. The operator forces restartPolicy Never (it "
         "owns retries) and owns the pod's name, labels and controller ownerReference."
     )
-    parallelism: int = Field(default=1, ge=1, description="Most pods running at once.")
+    parallelism: int = Field(
+        default=1, ge=1, le=MAX_COMPLETIONS, description="Most pods running at once."
+    )
     completions: int = Field(
         default=1,
         ge=1,
@@ -460,11 +486,13 @@ class TaskJobSpec(ApiModel):
     ttl_seconds_after_finished: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_DURATION_SECONDS,
         description="Delete the TaskJob (and its pods) this long after it finished.",
     )
     failed_pods_limit: int = Field(
         default=3,
         ge=0,
+        le=MAX_KEPT_PODS,
         description="Pods of failed attempts kept for their logs while the job lives; older "
         "ones are deleted.",
     )

@@ -22,13 +22,22 @@ from typing import Final, Literal
 
 from pydantic import Field
 
-from taskops.api.taskjob import PATH_MARK, ApiModel, Condition, TaskJobSpec, cel_rule
+from taskops.api.taskjob import (
+    MAX_DURATION_SECONDS,
+    PATH_MARK,
+    ApiModel,
+    Condition,
+    TaskJobSpec,
+    cel_rule,
+)
 
 KIND: Final = "TaskSchedule"
 PLURAL: Final = "taskschedules"
 SHORT_NAME: Final = "tsch"
 
 MAX_SCHEDULE_LENGTH: Final = 256
+MAX_JITTER_SECONDS: Final = 86400  # spreading runs by more than a day spreads nothing
+MAX_KEPT_RUNS: Final = 1000  # finished TaskJobs kept per outcome
 MAX_TIME_ZONE_LENGTH: Final = 64  # the longest IANA name today has 32 characters
 
 # RE2 syntax (CEL's `matches`); `python_pattern` turns it into Python's. Macros
@@ -135,6 +144,7 @@ class TaskScheduleSpec(ApiModel):
     jitter_seconds: int = Field(
         default=0,
         ge=0,
+        le=MAX_JITTER_SECONDS,
         description="Each run starts a pseudo-random offset in [0, jitterSeconds) after its "
         "scheduled time, derived from the schedule's uid and the time so every replica "
         "agrees. Keep it below the schedule's shortest interval.",
@@ -142,6 +152,7 @@ class TaskScheduleSpec(ApiModel):
     starting_deadline_seconds: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_DURATION_SECONDS,
         description="A run that would start more than this many seconds late (after its "
         "jitter) is counted as missed instead. Unset: any lateness is allowed. Either way, "
         "after an outage at most one missed run (the latest) is started.",
@@ -153,10 +164,16 @@ class TaskScheduleSpec(ApiModel):
         "startingDeadlineSeconds; earlier ones count as missed.",
     )
     successful_history_limit: int = Field(
-        default=3, ge=0, description="Succeeded TaskJobs kept; older ones are deleted."
+        default=3,
+        ge=0,
+        le=MAX_KEPT_RUNS,
+        description="Succeeded TaskJobs kept; older ones are deleted.",
     )
     failed_history_limit: int = Field(
-        default=1, ge=0, description="Failed TaskJobs kept; older ones are deleted."
+        default=1,
+        ge=0,
+        le=MAX_KEPT_RUNS,
+        description="Failed TaskJobs kept; older ones are deleted.",
     )
     task_job_template: TaskJobTemplate = Field(
         description="The TaskJob each run creates: {metadata: {labels, annotations}, spec}."

@@ -52,6 +52,9 @@ from typing import Any, Final, get_args
 from pydantic import ValidationError
 
 from taskops.api.taskjob import (
+    MAX_DURATION_SECONDS,
+    MAX_GRACE_SECONDS,
+    MAX_KEPT_PODS,
     RESULTS_BUDGET_BYTES,
     TERMINAL_PHASES,
     Phase,
@@ -152,14 +155,23 @@ class _Knobs:
                 spec.ttl_seconds_after_finished,
                 spec.failed_pods_limit,
             )
+        # An invalid spec may hold any number: read each within its bound (a
+        # TTL of 10^12 seconds would overflow the date arithmetic).
         shutdown = raw.get("shutdown")
-        grace = as_non_negative_int(as_mapping(shutdown).get("gracePeriodSeconds"))
-        limit = as_non_negative_int(raw.get("failedPodsLimit"))
+        grace = _at_most(
+            as_non_negative_int(as_mapping(shutdown).get("gracePeriodSeconds")),
+            MAX_GRACE_SECONDS,
+        )
+        limit = _at_most(as_non_negative_int(raw.get("failedPodsLimit")), MAX_KEPT_PODS)
         return cls(
             grace if grace is not None else Shutdown.model_fields["grace_period_seconds"].default,
-            as_non_negative_int(raw.get("ttlSecondsAfterFinished")),
+            _at_most(as_non_negative_int(raw.get("ttlSecondsAfterFinished")), MAX_DURATION_SECONDS),
             limit if limit is not None else TaskJobSpec.model_fields["failed_pods_limit"].default,
         )
+
+
+def _at_most(value: int | None, bound: int) -> int | None:
+    return None if value is None else min(value, bound)
 
 
 class _Reconcile:
