@@ -23,6 +23,8 @@ from crd_schema import nodes
 from factories import T0, FakeCluster, job_spec, make_job, pod_body
 from schedule_factories import make_schedule, run_body, schedule_spec
 from taskops.api.crdgen import OUTPUT_DIRS, REPO_ROOT, TASKJOB, TASKSCHEDULE, CrdDescriptor
+from taskops.api.taskjob import TaskJobStatus
+from taskops.core.conditions import MAX_MESSAGE_CHARS
 from taskops.core.observed import observe_pod
 from taskops.core.schedule import CreateRun, decide_schedule, observe_run
 from taskops.core.taskjob import decide
@@ -180,3 +182,14 @@ def test_every_schedule_integer_at_its_maximum_decides(path: str) -> None:
     for runs in ([], [observe_run_body()]):
         for later in (timedelta(hours=3), timedelta(days=3650)):
             decide_schedule(make_schedule(spec), runs, T0 + later)
+
+
+def test_a_refusal_longer_than_a_condition_may_hold_is_cut_so_the_status_write_lands() -> None:
+    refusal = "spec.template: Pod \"job-0-0\" is invalid: " + "spec.containers[0].image: x; " * 3000
+    decision = decide(make_job(job_spec()), [], T0, rejected=refusal)
+    status = TaskJobStatus.model_validate(decision.status)
+    assert status.phase == "Failed" and status.reason == "Invalid"
+    assert decision.status["message"].startswith("spec.template: Pod")
+    assert f"{len(refusal)} characters in all" in decision.status["message"]
+    for condition in decision.status["conditions"]:
+        assert len(condition["message"]) <= MAX_MESSAGE_CHARS

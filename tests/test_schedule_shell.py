@@ -6,12 +6,14 @@ import asyncio
 import copy
 import itertools
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from schedule_factories import NAMESPACE, at, schedule_body, schedule_spec
+from taskops.api.taskschedule import TaskScheduleStatus
 from taskops.core.conditions import status_patch
 from taskops.handlers.taskschedules import TaskScheduleReconciler
+from taskops.kube.client import Rejected
 from taskops.metrics import Metrics
 
 T = TypeVar("T")
@@ -24,10 +26,16 @@ class Api:
         self.schedule = schedule
         self.status_writes: list[dict[str, Any]] = []
         self.runs: list[dict[str, Any]] = []
+        self.events: list[tuple[str, str, str]] = []
+        self.refuse: str | None = None  # the API server's refusal of every run
+        self.creates = 0
         self._rv = itertools.count(100)
 
     def create_custom(self, plural: str, namespace: str,
                       manifest: Mapping[str, Any]) -> dict[str, Any]:
+        self.creates += 1
+        if self.refuse is not None:
+            raise Rejected(self.refuse)
         body = copy.deepcopy(dict(manifest))
         body["metadata"].update(uid=f"uid-{body['metadata']['name']}",
                                 resourceVersion=str(next(self._rv)))
@@ -43,8 +51,9 @@ class Api:
         self.schedule["metadata"]["resourceVersion"] = str(next(self._rv))
         return copy.deepcopy(self.schedule)
 
-    def post_event(self, *_: Any) -> None:
-        pass
+    def post_event(self, involved: Mapping[str, Any], kind: str, type_: str, reason: str,
+                   message: str, now: datetime) -> None:
+        self.events.append((type_, reason, message))
 
 
 class Inline(TaskScheduleReconciler):
@@ -73,3 +82,46 @@ def test_a_scheduled_run_costs_one_status_write_that_names_it_with_its_uid() -> 
     assert len(api.status_writes) == 1, api.status_writes
     (active,) = api.status_writes[0]["active"]
     assert active["uid"] == api.runs[0]["metadata"]["uid"]
+
+
+def test_a_run_the_api_server_refuses_makes_the_schedule_invalid_once_until_the_spec_changes() -> (
+    None
+):
+    schedule = schedule_body(schedule_spec(schedule="@every 10s"))
+    schedule["metadata"]["resourceVersion"] = "1"
+    api = Api(schedule)
+    # As the API server words a label value it refuses; very long, as a
+    # refusal listing many fields can be (past a condition's 32 KiB).
+    api.refuse = 'TaskJob.taskops.dev "nightly-10" is invalid: metadata.labels: ' + "x" * 40_000
+    clock: list[datetime] = [at(10.2)]
+    reconciler = Inline(api, None, Metrics(), clock=lambda: clock[0])  # type: ignore[arg-type]
+    reconciler.on_schedule_event(None, copy.deepcopy(schedule))
+    key = (NAMESPACE, schedule["metadata"]["name"])
+
+    async def passes(count: int) -> None:
+        for _ in range(count):
+            await reconciler.reconcile(key)
+            reconciler.on_schedule_event("MODIFIED", copy.deepcopy(api.schedule))
+            clock[0] = clock[0] + timedelta(seconds=10)
+
+    asyncio.run(passes(5))
+    assert api.runs == []
+    assert api.creates == 1, "a refused spec is not tried again until it changes"
+    (invalid,) = [c for c in api.schedule["status"]["conditions"] if c["type"] == "Invalid"]
+    assert invalid["status"] == "True"
+    assert invalid["message"].startswith("spec.taskJobTemplate: the API server refused the run")
+    assert "metadata.labels" in invalid["message"]
+    assert len(invalid["message"]) <= 32768
+    TaskScheduleStatus.model_validate(api.schedule["status"])
+    warnings = [e for e in api.events if e[0] == "Warning"]
+    assert [reason for _, reason, _ in warnings] == ["Invalid"], api.events
+    assert len(api.status_writes) == 1, "one write says so; the next passes change nothing"
+
+    # The user fixes the template: a new generation is tried at once.
+    api.refuse = None
+    api.schedule["metadata"].update(generation=2, resourceVersion="999")
+    reconciler.on_schedule_event("MODIFIED", copy.deepcopy(api.schedule))
+    asyncio.run(passes(1))
+    assert len(api.runs) == 1
+    (invalid,) = [c for c in api.schedule["status"]["conditions"] if c["type"] == "Invalid"]
+    assert invalid["status"] == "False"

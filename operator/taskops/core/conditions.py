@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from taskops.core.observed import format_time, parse_time
+
+MAX_MESSAGE_CHARS: Final = 4096
+"""Longest condition and status message written. A condition's message may hold
+32,768 characters (metav1.Condition), and an API server refusal copied into it
+can be longer (a template with many bad containers): past the limit the status
+write itself would be refused, for ever. A person reads the first lines."""
+
+
+def bounded_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`message`, cut to `limit` characters with a note of how long it was."""
+    if len(message) <= limit:
+        return message
+    note = f" ... [cut: {len(message)} characters in all]"
+    return message[: max(limit - len(note), 0)] + note
 
 
 def find_condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -38,7 +52,7 @@ def condition(
         "observedGeneration": generation,
         "lastTransitionTime": format_time(since),
         "reason": reason,
-        "message": message,
+        "message": bounded_message(message),
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 from taskops.api.taskjob import MAX_ATTEMPT_RECORDS, TERMINAL_PHASES, TaskJobSpec
 from taskops.core.actions import CreatePod
 from taskops.core.coerce import as_non_negative_int
-from taskops.core.conditions import condition, find_condition
+from taskops.core.conditions import bounded_message, condition, find_condition
 from taskops.core.ledger import Ledger, format_index_ranges
 from taskops.core.observed import ObservedJob, ObservedPod, format_time
 from taskops.core.pods import template_main_container
@@ -62,7 +62,7 @@ def render_status(inputs: StatusInputs, phase: str, reason: str, message: str) -
     status: dict[str, Any] = {
         "phase": phase,
         "reason": reason,
-        "message": message,
+        "message": bounded_message(message),
         "conditions": _conditions(inputs, phase, reason, message),
         "observedGeneration": inputs.job.generation,
     }

@@ -101,7 +101,7 @@ from taskops.api.taskschedule import KIND as SCHEDULE_KIND
 from taskops.api.taskschedule import TaskScheduleSpec
 from taskops.core.actions import EmitEvent
 from taskops.core.coerce import as_count, as_list_or_tuple, as_mapping, as_non_empty_str
-from taskops.core.conditions import condition, find_condition
+from taskops.core.conditions import bounded_message, condition, find_condition
 from taskops.core.cron import (
     EverySchedule,
     Schedule,
@@ -275,16 +275,22 @@ def _fit(base: str, suffix: str) -> str:
 
 
 def decide_schedule(
-    schedule: ObservedSchedule, runs: Sequence[ObservedRun], now: datetime
+    schedule: ObservedSchedule,
+    runs: Sequence[ObservedRun],
+    now: datetime,
+    refused: str | None = None,
 ) -> ScheduleDecision:
     """Decide the TaskSchedule's new status and the runs to create and delete.
 
     Deterministic in its inputs (the order of `runs` does not matter) and
     level-triggered: deciding again on the result converges. Never raises on a
     bad spec: that is condition Invalid naming the field, and no runs.
+    `refused` is the API server's refusal of a run of this spec (the schema
+    cannot check everything in `taskJobTemplate`, label values for one): it
+    makes the spec Invalid as well, until the spec changes.
     See the module docstring for the semantics and the shell's contract.
     """
-    return _Reconcile(schedule, runs, as_utc(now)).decide()
+    return _Reconcile(schedule, runs, as_utc(now), refused).decide()
 
 
 @dataclass(frozen=True)
@@ -301,6 +307,7 @@ class _Reconcile:
     schedule: ObservedSchedule
     all_runs: Sequence[ObservedRun]
     now: datetime
+    refused: str | None = None
     runs: list[ObservedRun] = field(init=False)
     by_name: dict[str, ObservedRun] = field(init=False)
     seen_instants: set[datetime] = field(init=False)
@@ -354,7 +361,7 @@ class _Reconcile:
                 self._trigger(plan)
             self._trim_history(plan.spec)
             upcoming = self._next_fire(plan, self.now)
-        elif problem is not None and self._observed_invalid_message() != problem:
+        elif problem is not None and self._observed_invalid_message() != bounded_message(problem):
             self.events.append(EmitEvent("Warning", "Invalid", problem))
         actions: tuple[ScheduleAction, ...] = (*self.creates, *self.events, *self.deletes)
         return ScheduleDecision(
@@ -379,6 +386,8 @@ class _Reconcile:
             zone = validate_time_zone(spec.time_zone)
         except ScheduleError as error:
             return None, f"spec.timeZone: {error.message}"
+        if self.refused is not None:
+            return None, self.refused
         return _Plan(spec, cron, zone), None
 
     # -- scheduled runs ----------------------------------------------------------

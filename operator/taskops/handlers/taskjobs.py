@@ -43,7 +43,7 @@ from taskops.core.taskjob import decide
 from taskops.handlers.admission import AdmissionBook
 from taskops.handlers.base import Reconciler, utc_now
 from taskops.handlers.dependencies import DependencyIndex
-from taskops.kube.client import Gone, KubeClient, PodRejected
+from taskops.kube.client import Gone, KubeClient, Rejected
 from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of, project_pod
 from taskops.metrics import Metrics
 
@@ -222,7 +222,7 @@ class TaskJobReconciler(Reconciler):
                 case CreatePod(manifest=manifest):
                     try:
                         created = await self._call(self.kube.create_pod, namespace, manifest)
-                    except PodRejected as refusal:
+                    except Rejected as refusal:
                         # The next pass turns this into Failed/Invalid.
                         self.rejections[meta["uid"]] = f"spec.template: {refusal}"
                         self.queue.add(key)

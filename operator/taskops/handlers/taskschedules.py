@@ -17,17 +17,19 @@ from typing import Any
 
 from taskops.api.taskschedule import KIND
 from taskops.core.actions import EmitEvent
-from taskops.core.observed import observe_schedule
+from taskops.core.conditions import bounded_message
+from taskops.core.observed import ObservedSchedule, observe_schedule
 from taskops.core.schedule import (
     CreateRun,
     DeleteRun,
+    ObservedRun,
     RunOutcome,
     ScheduleDecision,
     decide_schedule,
     observe_run,
 )
 from taskops.handlers.base import Reconciler, utc_now
-from taskops.kube.client import Gone, KubeClient
+from taskops.kube.client import Gone, KubeClient, Rejected
 from taskops.kube.store import Key, ObjectStore, OwnedStore, key_of
 from taskops.metrics import Metrics
 
@@ -44,12 +46,16 @@ class TaskScheduleReconciler(Reconciler):
         super().__init__(kube, executor, metrics, clock)
         self.schedules = ObjectStore()
         self.runs = OwnedStore()
+        # Runs the API server refused, by schedule uid: (the spec generation
+        # refused, its message). A new generation is tried afresh.
+        self.refusals: dict[str, tuple[int, str]] = {}
 
     # ------------------------------------------------------------------ watch events
     def on_schedule_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.metrics.saw_event(KIND)
         if event_type == "DELETED":
             self.schedules.delete(body)
+            self.refusals.pop(body["metadata"].get("uid", ""), None)
             return
         if self.schedules.upsert(dict(body)):
             self.queue.add(key_of(body))
@@ -74,8 +80,13 @@ class TaskScheduleReconciler(Reconciler):
             schedule = observe_schedule(body)
             now = self.clock()
             runs = [observe_run(b) for b in self.runs.owned_by(schedule.uid)]
-            decision = decide_schedule(schedule, runs, now)
-            if await self._apply_actions(key, body, decision):
+            decision = decide_schedule(schedule, runs, now, self._refusal(schedule))
+            try:
+                created = await self._apply_actions(key, body, decision)
+            except Rejected as refusal:
+                decision = self._refused(schedule, runs, now, str(refusal))
+                created = await self._apply_actions(key, body, decision)
+            if created:
                 # The status from the runs as they now are: what the next pass
                 # would write (`status.active` with the new runs' uids), in
                 # this write instead of a second one (two per run, measured).
@@ -85,6 +96,25 @@ class TaskScheduleReconciler(Reconciler):
             await self._write_status(key, body, decision)
         if decision.requeue_after is not None:
             self.queue.add_after(key, max(decision.requeue_after, 0.01))
+
+    def _refusal(self, schedule: ObservedSchedule) -> str | None:
+        refusal = self.refusals.get(schedule.uid)
+        if refusal is None:
+            return None
+        generation, message = refusal
+        if generation != schedule.generation:
+            del self.refusals[schedule.uid]
+            return None
+        return message
+
+    def _refused(self, schedule: ObservedSchedule, runs: list[ObservedRun], now: datetime,
+                 refusal: str) -> ScheduleDecision:
+        """The decision once a run was refused: Invalid with the API server's words."""
+        message = f"spec.taskJobTemplate: the API server refused the run: {refusal}"
+        self.refusals[schedule.uid] = (schedule.generation, message)
+        log.warning("%s/%s: run refused: %s", schedule.namespace, schedule.name,
+                    bounded_message(refusal))
+        return decide_schedule(schedule, runs, now, message)
 
     async def _apply_actions(self, key: Key, body: Mapping[str, Any],
                              decision: ScheduleDecision) -> bool:

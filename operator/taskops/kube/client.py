@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -33,14 +34,17 @@ class Gone(Exception):
     """The object no longer exists."""
 
 
-class PodRejected(Exception):
-    """The API server refused a pod as invalid (or against PodSecurity): a
-    spec the user must fix, not a failure to retry."""
+class Rejected(Exception):
+    """The API server refused an object we create as invalid (a pod also
+    against PodSecurity): a spec the user must fix, not a failure to retry."""
 
 
 #: Objects per list request: the warm-up holds one page of whole objects at a
 #: time (`taskops.runtime.warm_caches`), not the whole list.
 LIST_PAGE_SIZE = 500
+
+#: Event posts refused with the same HTTP status are warned of once in this long.
+EVENT_WARNING_SECONDS = 60.0
 
 #: A wait for the rate limiter longer than this is logged (at DEBUG: it repeats per call).
 _LONG_THROTTLE_SECONDS = 1.0
@@ -118,6 +122,7 @@ class KubeClient:
         self.custom = k8s.CustomObjectsApi(api)
         self.component = component
         self._event_seq = 0
+        self._event_warned: dict[int, float] = {}  # HTTP status -> when last warned
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reads
@@ -171,7 +176,7 @@ class KubeClient:
             message = _message(err)
             if _status(err) in (400, 422) or (
                     _status(err) == 403 and "violates PodSecurity" in message):
-                raise PodRejected(message) from err
+                raise Rejected(message) from err
             raise
         body: dict[str, Any] = _json(created)
         return body
@@ -273,6 +278,8 @@ class KubeClient:
         except ApiException as err:
             if _status(err) == 409:
                 return None
+            if _status(err) in (400, 422):
+                raise Rejected(_message(err)) from err
             raise
         return _json(created)
 
@@ -322,9 +329,30 @@ class KubeClient:
             _discard(self.core.create_namespaced_event(
                 meta["namespace"], cast(Any, event), _preload_content=False))
         except ApiException as err:
-            # Events are best effort: a terminating namespace refuses them.
-            log.debug("event %s on %s/%s not posted: %s", reason, meta["namespace"],
-                      meta["name"], err.reason)
+            # Events are best effort, but a refusal must be seen: a 403 is
+            # missing RBAC, and then every Event of every object is lost. A
+            # terminating namespace refusing them is expected.
+            message = _message(err)
+            if "being terminated" in message:
+                log.debug("event %s on %s/%s not posted: %s", reason, meta["namespace"],
+                          meta["name"], message)
+                return
+            level = logging.WARNING if self._event_warning_due(_status(err)) else logging.DEBUG
+            log.log(level, "event %s on %s/%s not posted (HTTP %d): %s%s", reason,
+                    meta["namespace"], meta["name"], _status(err), message,
+                    " (this is said once a minute per status code; the rest at debug)"
+                    if level == logging.WARNING else "")
+
+    def _event_warning_due(self, status: int) -> bool:
+        """True at most once per EVENT_WARNING_SECONDS per HTTP status: a missing
+        permission refuses every Event, and one line a minute says so."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._event_warned.get(status)
+            if last is not None and now - last < EVENT_WARNING_SECONDS:
+                return False
+            self._event_warned[status] = now
+            return True
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
