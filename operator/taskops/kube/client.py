@@ -50,7 +50,30 @@ EVENT_WARNING_SECONDS = 60.0
 _LONG_THROTTLE_SECONDS = 1.0
 
 
-class RateLimitedApiClient(k8s.ApiClient):
+#: (connect, read) seconds of every request of the reconcilers that sets none.
+#: Without it a half-open connection (an API server restarted behind a load
+#: balancer, a network cut) holds a worker and its key for ever. The read
+#: timeout bounds each wait for bytes, not the whole reply: a 500-object list
+#: page arrives well inside it, and so does any write on a loaded API server.
+REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+
+
+class TimedApiClient(k8s.ApiClient):
+    """An ApiClient whose requests time out (``request_timeout``) unless the caller
+    sets its own ``_request_timeout``; the generated API methods pass None then."""
+
+    def __init__(self, configuration: k8s.Configuration,
+                 request_timeout: tuple[float, float] = REQUEST_TIMEOUT) -> None:
+        super().__init__(configuration)
+        self.request_timeout = request_timeout
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = self.request_timeout
+        return super().call_api(*args, **kwargs)
+
+
+class RateLimitedApiClient(TimedApiClient):
     """An ApiClient whose every request first takes a token from ``bucket``
     (``--kube-api-qps`` / ``--kube-api-burst``), blocking the calling thread.
 
@@ -60,8 +83,9 @@ class RateLimitedApiClient(k8s.ApiClient):
     they are long-lived streams, opened once per resource, and stay unlimited.
     """
 
-    def __init__(self, configuration: k8s.Configuration, bucket: TokenBucket) -> None:
-        super().__init__(configuration)
+    def __init__(self, configuration: k8s.Configuration, bucket: TokenBucket,
+                 request_timeout: tuple[float, float] = REQUEST_TIMEOUT) -> None:
+        super().__init__(configuration, request_timeout)
         self.bucket = bucket
         #: Told the wait of every request (the operator's metrics set it).
         self.on_wait: Callable[[float], None] | None = None
@@ -96,8 +120,10 @@ def load_configuration(kubeconfig: str | None) -> k8s.Configuration:
 
 
 def load_api_client(kubeconfig: str | None, pool_size: int,
-                    rate_limit: TokenBucket | None = None) -> k8s.ApiClient:
-    """An API client from :func:`load_configuration`.
+                    rate_limit: TokenBucket | None = None,
+                    request_timeout: tuple[float, float] = REQUEST_TIMEOUT) -> TimedApiClient:
+    """An API client from :func:`load_configuration`, its requests bounded by
+    ``request_timeout`` (see :class:`TimedApiClient`).
 
     With ``rate_limit``, every request the client makes waits for a token from
     it (see :class:`RateLimitedApiClient`); without, requests are unlimited.
@@ -106,8 +132,8 @@ def load_api_client(kubeconfig: str | None, pool_size: int,
     # One connection per worker thread, or threads queue on the pool.
     configuration.connection_pool_maxsize = pool_size
     if rate_limit is None:
-        return k8s.ApiClient(configuration)
-    return RateLimitedApiClient(configuration, rate_limit)
+        return TimedApiClient(configuration, request_timeout)
+    return RateLimitedApiClient(configuration, rate_limit, request_timeout)
 
 
 def _status(err: ApiException) -> int:
