@@ -33,6 +33,7 @@ from taskops.leader import (
     observe,
     parse_micro_time,
     release_record,
+    replica_of,
 )
 from taskops.settings import Settings
 
@@ -180,7 +181,10 @@ class FakeLeases:
 
     def holder(self) -> str | None:
         with self._lock:
-            return None if self.lease is None else self.lease["spec"].get("holderIdentity")
+            if self.lease is None:
+                return None
+            holder = self.lease["spec"].get("holderIdentity")
+            return replica_of(holder) if holder else holder
 
 
 @dataclasses.dataclass
@@ -285,7 +289,7 @@ async def test_a_standby_waits_while_the_leader_renews(executor: ThreadPoolExecu
     standby = asyncio.create_task(b.acquire())
     await asyncio.sleep(2.5)  # well past the 1 s lease duration: renewals keep it
     assert not standby.done() and not holding.done()
-    assert leases.holder() == "a" and b.holder == "a" and not b.is_leader
+    assert leases.holder() == "a" and replica_of(b.holder or "") == "a" and not b.is_leader
     holding.cancel()
     standby.cancel()
 
@@ -458,3 +462,36 @@ def test_observation_expiry_uses_the_records_duration() -> None:
     seen = Observation(record("a", duration=7), at(0))
     assert seen.expires_at == at(7)
     assert Attempt.HELD.value == "held"
+
+
+def test_each_process_holds_the_lease_under_its_own_identity() -> None:
+    one, two = (LeaderElector(dataclasses.replace(FAST, identity="pod-a"), None,  # type: ignore[arg-type]
+                              ThreadPoolExecutor(1), leases=FakeLeases().client("x"))
+                for _ in range(2))
+    assert one.identity != two.identity
+    assert replica_of(one.identity) == replica_of(two.identity) == "pod-a"
+    assert replica_of("pod-a") == "pod-a"
+
+
+@run_async
+async def test_a_restarted_leader_waits_for_expiry_and_the_watching_standby_wins(
+        executor: ThreadPoolExecutor) -> None:
+    """SIGKILL, then the container restarts under the same pod name: a new
+    process, a new holder. It must not take the Lease back as its own at once;
+    the standby, which saw the last renewal first, takes over at expiry."""
+    leases = FakeLeases()
+    a = elector(leases, "a", executor)
+    await asyncio.wait_for(a.acquire(), 2)
+    holding = asyncio.create_task(a.hold())
+    b = elector(leases, "b", executor)
+    standby = asyncio.create_task(b.acquire())
+    await asyncio.sleep(0.5)
+    holding.cancel()  # killed: no release, no more renewals
+    restarted = elector(leases, "a", executor)
+    assert restarted.identity != a.identity
+    comeback = asyncio.create_task(restarted.acquire())
+    await asyncio.sleep(0.3)
+    assert not comeback.done(), "the restarted process took a Lease that had not expired"
+    await asyncio.wait_for(standby, 5)
+    assert leases.holder() == "b"
+    comeback.cancel()

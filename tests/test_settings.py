@@ -30,7 +30,7 @@ EVERY_SETTING: list[tuple[str, str, str, str, Any]] = [
     ("--lease-name", "TASKOPS_LEASE_NAME", "my-lease", "lease_name", "my-lease"),
     ("--lease-namespace", "TASKOPS_LEASE_NAMESPACE", "ops", "lease_namespace", "ops"),
     ("--lease-duration", "TASKOPS_LEASE_DURATION", "20", "lease_duration", 20.0),
-    ("--renew-deadline", "TASKOPS_RENEW_DEADLINE", "12.5", "renew_deadline", 12.5),
+    ("--renew-deadline", "TASKOPS_RENEW_DEADLINE", "7.5", "renew_deadline", 7.5),
     ("--retry-period", "TASKOPS_RETRY_PERIOD", "1", "retry_period", 1.0),
     ("--identity", "TASKOPS_IDENTITY", "replica-1", "identity", "replica-1"),
     ("--worker-limit", "TASKOPS_WORKER_LIMIT", "200", "worker_limit", 200),
@@ -61,10 +61,11 @@ def test_defaults_without_flags_or_environment() -> None:
     assert settings.bind_address == "0.0.0.0"
     assert settings.leader_election is False
     assert (settings.lease_name, settings.lease_namespace) == ("taskops-leader", "default")
+    # The chart's timings: a dead leader is replaced within 10 + 2 x 1 = 12 s (< 15 s).
     assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (
-        15.0,
         10.0,
-        2.0,
+        6.0,
+        1.0,
     )
     assert settings.worker_limit == 16
     assert settings.kubeconfig is None
@@ -240,7 +241,7 @@ def test_health_and_metrics_ports_must_differ(capsys: pytest.CaptureFixture[str]
 
 
 def test_lease_duration_must_exceed_renew_deadline(capsys: pytest.CaptureFixture[str]) -> None:
-    message = parse_error(["--lease-duration", "10"], {}, capsys)
+    message = parse_error(["--lease-duration", "6"], {}, capsys)
     assert "--lease-duration / TASKOPS_LEASE_DURATION" in message
     assert "--renew-deadline / TASKOPS_RENEW_DEADLINE" in message
 
@@ -279,9 +280,9 @@ def test_help_documents_every_flag_with_its_variable_and_default(
         "default: 0.0.0.0]",
         "default: taskops-leader]",
         "default: $POD_NAMESPACE, else default]",
-        "default: 15]",
         "default: 10]",
-        "default: 2]",
+        "default: 6]",
+        "default: 1]",
         "default: $POD_NAME, else the hostname]",
         "default: all namespaces]",
         "default: unlimited]",

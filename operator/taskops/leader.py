@@ -34,7 +34,8 @@ Timings. A crashed leader (no release) is replaced at worst
 the standby sees that renewal, the lease duration, one period until the
 standby's next poll); a leader that shut down cleanly is replaced within one
 ``retry_period``. client-go's defaults (15 / 10 / 2 s) give about 19 s; the
-chart sets 10 / 6 / 1 s to fit the 15 s takeover the operator promises.
+operator's defaults and the chart's are 10 / 6 / 1 s, to fit the 15 s takeover
+the operator promises.
 
 The official ``kubernetes`` client is synchronous: every API call runs in the
 given executor and is bounded by a timeout, so a hung connection can neither
@@ -48,6 +49,7 @@ import enum
 import json
 import logging
 import math
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -197,6 +199,24 @@ def release_record(current: LeaseRecord, now: datetime) -> LeaseRecord:
                        transitions=current.transitions)
 
 
+def holder_identity(name: str) -> str:
+    """The Lease's holderIdentity for this process: ``<name>_<random>``.
+
+    Per process, as kube-controller-manager's (hostname + "_" + a UUID): a
+    leader's container that is killed and restarted keeps its pod name but is
+    a new holder, so it cannot take back the Lease at once as "ours" while it
+    may still be valid; it waits for expiry like any standby, and the standby,
+    which has watched the Lease for longer, takes over first. The part before
+    the last ``_`` is the replica's name (pod names have no ``_``).
+    """
+    return f"{name}_{uuid.uuid4().hex[:12]}"
+
+
+def replica_of(holder: str) -> str:
+    """The replica name in a holderIdentity written by :func:`holder_identity`."""
+    return holder.rsplit("_", 1)[0] if "_" in holder else holder
+
+
 def lease_duration_seconds(settings: Settings) -> int:
     """``leaseDurationSeconds`` is an integer; round a fractional setting up, never down."""
     return max(1, math.ceil(settings.lease_duration))
@@ -321,7 +341,7 @@ class LeaderElector:
         *,
         leases: LeaseClient | None = None,
     ) -> None:
-        self.identity = settings.identity
+        self.identity = holder_identity(settings.identity)
         self.retry_period = settings.retry_period
         self.renew_deadline = settings.renew_deadline
         self.duration_seconds = lease_duration_seconds(settings)
