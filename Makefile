@@ -4,7 +4,7 @@
 PY ?= .venv/bin/python
 PYTEST_E2E_ARGS ?=
 
-.PHONY: test unit lint e2e venv crds cluster-up cluster-down cluster-status e2e-kind demo \
+.PHONY: test unit lint e2e chaos venv crds cluster-up cluster-down cluster-status e2e-kind demo \
 	bench bench-smoke bench-report
 
 venv: .venv/.installed
@@ -26,6 +26,11 @@ unit: venv lint
 
 e2e: venv
 	$(PY) -m pytest e2e -q -p no:cacheprovider $(PYTEST_E2E_ARGS)
+
+# The chaos suite at full size (300 TaskJobs, 10 operator kills, ...; about
+# half an hour). `make e2e` runs the same tests in their short form.
+chaos: venv
+	TASKOPS_CHAOS=full $(PY) -m pytest e2e/chaos -q -p no:cacheprovider $(PYTEST_E2E_ARGS)
 
 crds: venv
 	$(PY) -m taskops.api.crdgen
