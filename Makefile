@@ -4,7 +4,7 @@
 PY ?= .venv/bin/python
 PYTEST_E2E_ARGS ?=
 
-.PHONY: test unit lint e2e chaos venv crds cluster-up cluster-down cluster-status e2e-kind demo \
+.PHONY: test unit lint helm e2e chaos venv crds cluster-up cluster-down cluster-status e2e-kind demo \
 	bench bench-smoke bench-report
 
 venv: .venv/.installed
@@ -21,7 +21,12 @@ lint: venv
 	.venv/bin/mypy
 	.venv/bin/mypy bench/scale
 
-unit: venv lint
+# The chart tests render with the pinned helm: built here on a fresh clone
+# (a minute or two, once; cached under ~/.cache/taskops), nothing else.
+helm:
+	e2e/cluster/build helm
+
+unit: venv lint helm
 	$(PY) -m pytest tests -q
 
 e2e: venv
