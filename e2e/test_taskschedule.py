@@ -236,3 +236,33 @@ def lateness_summary() -> str:
     values = [json.loads(line)["lateness"] for line in LATENESS_LOG.read_text().splitlines()]
     return f"lateness over {len(values)} runs: median {statistics.median(values):.1f}s, " \
            f"worst {max(values):.1f}s"
+
+
+def test_a_run_the_api_server_refuses_makes_the_schedule_invalid_and_others_keep_running(
+        k: Kubectl, namespace: str, taskops: OperatorProcess) -> None:
+    """The schema cannot check a run's label values; the API server refuses the
+    run. The schedule must say so (condition, one Warning Event), not stall
+    silently, and must not keep trying; a valid schedule beside it runs on."""
+    bad = schedule("bad-labels", "@every 5s")
+    bad["spec"]["taskJobTemplate"]["metadata"] = {"labels": {"team": "not a valid value!"}}
+    k.apply(bad, namespace)
+    k.apply(schedule("good", "@every 5s"), namespace)
+
+    def invalid() -> dict[str, Any] | None:
+        found = [c for c in sched_status(k, namespace, "bad-labels").get("conditions", [])
+                 if c["type"] == "Invalid" and c["status"] == "True"]
+        return found[0] if found else None
+
+    condition = wait_for("the refused schedule Invalid", invalid, timeout=60,
+                         on_timeout=lambda: describe_namespace(k, namespace) + taskops.logs())
+    assert condition["message"].startswith(
+        "spec.taskJobTemplate: the API server refused the run"), condition
+    assert "metadata.labels" in condition["message"], condition
+    wait_for("two runs of the good schedule", lambda: len(runs(k, namespace, "good")) >= 2,
+             timeout=60)
+    time.sleep(6)  # a further instant of the bad one passes
+    assert runs(k, namespace, "bad-labels") == []
+    events = [e for e in k.list("events", namespace)
+              if e["involvedObject"].get("name") == "bad-labels" and e["type"] == "Warning"]
+    assert [e["reason"] for e in events] == ["Invalid"], events
+    assert sum(e.get("count", 1) for e in events) == 1, events

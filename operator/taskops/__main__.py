@@ -19,8 +19,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     # Imported late: `--help` and bad flags answer without loading kopf.
     from taskops.runtime import run_operator
+    from taskops.startup import EXIT_STATUS, StartupError
 
-    return asyncio.run(run_operator(settings))
+    try:
+        return asyncio.run(run_operator(settings))
+    except StartupError as err:
+        print(f"taskops: {err}", file=sys.stderr)
+        return EXIT_STATUS
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from taskops.kube.ratelimit import TokenBucket
 from taskops.leader import LeaderElector
 from taskops.metrics import Metrics, start_metrics_server
 from taskops.settings import Settings
+from taskops.startup import check_access, load_clients, serve
 from taskops.workqueue import work
 
 log = logging.getLogger(__name__)
@@ -202,14 +203,24 @@ async def run_operator(settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     workers = settings.worker_limit
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taskops-api")
-    api, leader_api = api_clients(settings)
+    api, leader_api = load_clients(settings, api_clients)
     kube = KubeClient(api)
     metrics = Metrics()
     if isinstance(api, RateLimitedApiClient):
         api.on_wait = metrics.rate_limit_wait.observe
     health = HealthState(identity=settings.identity)
-    health_server = start_health_server(settings, health)
-    metrics_server = start_metrics_server(settings, metrics)
+    health_server = serve("--health-port", settings.bind_address, settings.health_port,
+                          lambda: start_health_server(settings, health))
+    metrics_server = serve("--metrics-port", settings.bind_address, settings.metrics_port,
+                           lambda: start_metrics_server(settings, metrics))
+    try:
+        # Before standing by too: a standby that could never work says so now.
+        await loop.run_in_executor(executor, check_access, api, settings)
+    except BaseException:
+        health_server.stop()
+        metrics_server.stop()
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
     reconciler = TaskJobReconciler(kube, executor, metrics,
                                    caps=Caps(settings.max_running,
                                              settings.max_running_per_namespace))
