@@ -544,6 +544,60 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def test_namespace_users_get_taskjobs_with_the_view_and_edit_roles_they_already_have(
+        release: Release) -> None:
+    """The chart's aggregated ClusterRoles, checked by impersonating two users bound
+    only to the built-in `view` and `edit` ClusterRoles in the watched namespace."""
+    k, ns = release.k, release.watched
+    for user, role in (("alice-viewer", "view"), ("bob-editor", "edit")):
+        k.run("create", "rolebinding", f"{user}-{role}", "-n", ns, f"--clusterrole={role}",
+              f"--user={user}")
+
+    def can(user: str, verb: str, resource: str, namespace: str = ns,
+            subresource: str | None = None) -> bool:
+        proc = k.run("auth", "can-i", verb, resource, "-n", namespace, "--as", user,
+                     *([f"--subresource={subresource}"] if subresource else []), check=False)
+        return proc.stdout.strip() == "yes"
+
+    # Aggregation is asynchronous: wait for the controller to fold our rules in.
+    wait_for("view to include TaskJobs", lambda: can("alice-viewer", "list",
+                                                     "taskjobs.taskops.dev"), 30)
+    wait_for("edit to include TaskJobs", lambda: can("bob-editor", "create",
+                                                     "taskjobs.taskops.dev"), 30)
+    assert can("alice-viewer", "get", "taskjobs.taskops.dev", subresource="status")
+    assert can("alice-viewer", "watch", "taskschedules.taskops.dev")
+    assert not can("alice-viewer", "create", "taskjobs.taskops.dev")
+    assert not can("alice-viewer", "patch", "taskschedules.taskops.dev")
+    assert can("bob-editor", "patch", "taskschedules.taskops.dev")  # the trigger
+    assert not can("bob-editor", "patch", "taskjobs.taskops.dev", subresource="status")
+    for user in ("alice-viewer", "bob-editor"):
+        for verb in ("get", "update", "delete"):
+            lease = f"leases.coordination.k8s.io/{release.fullname}-leader"
+            assert not can(user, verb, lease, release.namespace), (user, verb)
+
+    # For real, as the users: the editor's TaskJob runs; the viewer's is refused.
+    refused = k.run("create", "-n", ns, "--as", "alice-viewer", "-f", "-", check=False,
+                    input=json.dumps(taskjob("by-alice", "true")))
+    assert refused.returncode != 0 and "forbidden" in refused.stderr.lower(), refused.stderr
+    k.run("create", "-n", ns, "--as", "bob-editor", "-f", "-",
+          input=json.dumps(taskjob("by-bob", "echo -n bob > /dev/termination-log")))
+    status = wait_phase(release, "by-bob", ("Succeeded", "Failed"), timeout=90)
+    assert status["phase"] == "Succeeded" and status["result"] == "bob", status
+    schedule = {"apiVersion": "taskops.dev/v1alpha1", "kind": "TaskSchedule",
+                "metadata": {"name": "bobs"},
+                "spec": {"schedule": "0 0 1 1 *", "taskJobTemplate": {
+                    "spec": taskjob("x", "true")["spec"]}}}
+    k.run("create", "-n", ns, "--as", "bob-editor", "-f", "-", input=json.dumps(schedule))
+    k.run("annotate", "taskschedule", "bobs", "-n", ns, "--as", "bob-editor",
+          "taskops.dev/trigger=now-1")
+    wait_for("the triggered run", lambda: [
+        j for j in k.list("taskjobs.taskops.dev", ns)
+        if j["metadata"].get("annotations", {}).get("taskops.dev/trigger") == "now-1"], 60)
+    denied = k.run("annotate", "taskschedule", "bobs", "-n", ns, "--as", "alice-viewer",
+                   "--overwrite", "taskops.dev/trigger=now-2", check=False)
+    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), denied.stderr
+
+
 def test_helm_upgrade_rolls_the_pods_without_losing_a_job(release: Release) -> None:
     before = {p["metadata"]["name"] for p in release.pods()}
     release.k.apply(taskjob("rolling", "sleep 12; printf survived > /dev/termination-log"),

@@ -300,8 +300,7 @@ def rbac(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_watching_all_namespaces_uses_one_cluster_role() -> None:
     objects = render()
-    role = one(objects, "ClusterRole")
-    assert role["metadata"]["name"] == "ops-rel-taskops"  # per namespace: no clash
+    role = one(objects, "ClusterRole", "ops-rel-taskops")  # per namespace: no clash
     assert role["rules"] == [*NAMESPACED_RULES, CRD_READ]
     binding = one(objects, "ClusterRoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "rel-taskops",
@@ -319,7 +318,7 @@ def test_watching_listed_namespaces_grants_nothing_outside_them() -> None:
                 if o["kind"] == "RoleBinding" and o["metadata"]["name"] == "rel-taskops"}
     assert bindings == {"team-a", "team-b"}
     # Cluster-wide: reads of CRDs and Namespaces only (kopf's observers).
-    assert one(objects, "ClusterRole")["rules"] == [
+    assert one(objects, "ClusterRole", "ops-rel-taskops")["rules"] == [
         CRD_READ, {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}]
 
 
@@ -333,6 +332,25 @@ def test_the_lease_role_is_limited_to_the_lease_in_the_release_namespace() -> No
     ]
     lease = one(render(), "Lease")
     assert lease["metadata"]["name"] == "rel-taskops-leader" and lease["spec"] == {}
+
+
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def test_namespace_users_get_both_kinds_through_the_roles_they_already_have() -> None:
+    view = one(render(), "ClusterRole", "ops-rel-taskops-view")
+    edit = one(render(), "ClusterRole", "ops-rel-taskops-edit")
+    labels = {name: {k.removeprefix(AGGREGATE) for k, v in role["metadata"]["labels"].items()
+                     if k.startswith(AGGREGATE) and v == "true"}
+              for name, role in (("view", view), ("edit", edit))}
+    assert labels == {"view": {"view", "edit", "admin"}, "edit": {"edit", "admin"}}
+    assert view["rules"] == [{"apiGroups": ["taskops.dev"], "resources": [
+        "taskjobs", "taskschedules", "taskjobs/status", "taskschedules/status"],
+        "verbs": ["get", "list", "watch"]}]
+    (rule,) = edit["rules"]
+    assert rule["resources"] == ["taskjobs", "taskschedules"]  # never status, pods or leases
+    assert {"create", "patch", "delete"} <= set(rule["verbs"])
+    assert not [o for o in render("rbac.create=false") if o["kind"] == "ClusterRole"]
 
 
 @pytest.mark.parametrize("sets", [(), ("watchNamespaces={a}",), ("replicas=2",)])
