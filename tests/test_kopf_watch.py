@@ -67,11 +67,15 @@ def test_events_reach_the_handler_in_order_and_a_failing_one_ends_nothing(
         seen.append((event["type"], name))
 
     indexed, toggle = Indexed(), object()
+    heard: list[tuple[str, str, str]] = []
     asyncio.run(kopf_watch._watch(
-        {("taskops.dev", "v1alpha1", "taskjobs"): handler}, resource=Resource("taskjobs"),
-        namespace="ns", settings=None, operator_indexed=indexed, resource_indexed=toggle))
+        {("taskops.dev", "v1alpha1", "taskjobs"): handler}, heard.append,
+        resource=Resource("taskjobs"), namespace="ns", settings=None,
+        operator_indexed=indexed, resource_indexed=toggle))
     assert seen == [(None, "listed"), ("MODIFIED", "a"), ("DELETED", "a")]
     assert indexed.dropped == [toggle]
+    # The bookmark is not an event for the handler, but it proves the stream alive.
+    assert heard == [("taskops.dev", "v1alpha1", "taskjobs")]
 
 
 def test_a_resource_we_do_not_route_goes_through_kopfs_watcher(
@@ -82,6 +86,6 @@ def test_a_resource_we_do_not_route_goes_through_kopfs_watcher(
         calls.append(resource.plural)
 
     monkeypatch.setattr(kopf_watch, "_KOPF_WATCHER", kopf_watcher)
-    asyncio.run(kopf_watch._watch({}, resource=Resource("namespaces"), namespace=None,
+    asyncio.run(kopf_watch._watch({}, None, resource=Resource("namespaces"), namespace=None,
                                   settings=None, processor=None))
     assert calls == ["namespaces"]

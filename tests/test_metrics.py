@@ -52,6 +52,7 @@ EXPECTED_FAMILIES: dict[str, tuple[str, set[str]]] = {
     "taskops_reconcile_errors": ("counter", {"kind"}),
     "taskops_leader": ("gauge", {"identity"}),
     "taskops_watch_last_event_timestamp_seconds": ("gauge", {"kind"}),
+    "taskops_api_reachable": ("gauge", set()),
     "taskops_queue_depth": ("gauge", {"namespace"}),
     "taskops_slots_in_use": ("gauge", {"scope"}),
     "taskops_slots_cap": ("gauge", {"scope"}),

@@ -7,8 +7,9 @@ responsive: an asyncio task in that loop (:func:`heartbeat`) stamps
 which only a restart cures: 500 with the reason.
 
 ``/readyz`` (readiness) answers 200 once the shell calls
-:meth:`HealthState.mark_ready` and 503 before that ("starting") and after
-:meth:`HealthState.mark_stopping` ("stopping"). It does not depend on
+:meth:`HealthState.mark_ready` and 503 before that ("starting"), after
+:meth:`HealthState.mark_stopping` ("stopping"), and while the API server
+cannot be reached ("unreachable", :mod:`taskops.api_probe`). It does not depend on
 leadership: a standby replica is ready, otherwise a rolling update of a
 leader-elected Deployment waits forever for the new pods. Leadership is
 reported in the body instead.
@@ -21,7 +22,7 @@ a shutdown that keeps the loop busy.
 
 Both endpoints return JSON::
 
-    {"status": "ok" | "starting" | "stopping" | "unresponsive",
+    {"status": "ok" | "starting" | "stopping" | "unreachable" | "unresponsive",
      "leader": bool, "identity": str,
      "lastEventAgeSeconds": {kind: seconds}, "heartbeatAgeSeconds": seconds,
      "reason": str | null}
@@ -86,6 +87,7 @@ class HealthState:
         self._leader = False
         self._last_beat = clock()
         self._last_event: dict[str, float] = {}
+        self._api_problem: str | None = None
 
     def mark_ready(self) -> None:
         """The replica can do its job: caches are warm, or it stands by for the Lease."""
@@ -107,6 +109,17 @@ class HealthState:
         now = self._clock()
         with self._lock:
             self._last_beat = now
+
+    def set_api_problem(self, problem: str | None) -> None:
+        """Why the API server cannot be reached (readiness fails), or None: it answers."""
+        with self._lock:
+            self._api_problem = problem
+
+    def last_event_ages(self) -> dict[str, float]:
+        """Seconds since each watch last delivered anything (an event or a bookmark)."""
+        now = self._clock()
+        with self._lock:
+            return {kind: now - seen for kind, seen in self._last_event.items()}
 
     def saw_event(self, kind: str) -> None:
         """Record that a watch event of ``kind`` (e.g. ``TaskJob``) arrived just now."""
@@ -147,7 +160,7 @@ class HealthState:
         """200 once ready and not stopping; 503 ``starting`` or ``stopping`` otherwise."""
         body = self._body()
         with self._lock:
-            ready, stopping = self._ready, self._stopping
+            ready, stopping, api_problem = self._ready, self._stopping, self._api_problem
         if stopping:
             return ProbeResult(
                 HTTPStatus.SERVICE_UNAVAILABLE,
@@ -157,6 +170,11 @@ class HealthState:
             return ProbeResult(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 body | {"status": "starting", "reason": "operator has not started its watches"},
+            )
+        if api_problem is not None:
+            return ProbeResult(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                body | {"status": "unreachable", "reason": api_problem},
             )
         return ProbeResult(HTTPStatus.OK, body | {"status": "ok"})
 

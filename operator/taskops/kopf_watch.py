@@ -34,10 +34,12 @@ _KOPF_WATCHER = queueing.watcher  # kopf's own, for what we do not route
 log = logging.getLogger(__name__)
 
 
-async def _watch(routes: Mapping[Route, Handler], *, resource: Any, namespace: Any,
-                 settings: Any, operator_paused: Any = None, operator_indexed: Any = None,
-                 resource_indexed: Any = None, **kopf_kwargs: Any) -> None:
-    handler = routes.get((resource.group, resource.version, resource.plural))
+async def _watch(routes: Mapping[Route, Handler], heard: Callable[[Route], None] | None, *,
+                 resource: Any, namespace: Any, settings: Any, operator_paused: Any = None,
+                 operator_indexed: Any = None, resource_indexed: Any = None,
+                 **kopf_kwargs: Any) -> None:
+    route = (resource.group, resource.version, resource.plural)
+    handler = routes.get(route)
     if handler is None:
         await _KOPF_WATCHER(resource=resource, namespace=namespace, settings=settings,
                             operator_paused=operator_paused, operator_indexed=operator_indexed,
@@ -53,7 +55,11 @@ async def _watch(routes: Mapping[Route, Handler], *, resource: Any, namespace: A
                 await operator_indexed.drop_toggle(resource_indexed)
             continue
         if raw_event.get("type") == "BOOKMARK":
-            continue  # a resourceVersion only, kept by the stream itself
+            # A resourceVersion only, kept by the stream itself; but the stream
+            # is alive, which the watch's silence metric must know.
+            if heard is not None:
+                heard(route)
+            continue
         try:
             await handler(event=raw_event)
         except Exception:
@@ -62,10 +68,12 @@ async def _watch(routes: Mapping[Route, Handler], *, resource: Any, namespace: A
                           resource.plural)
 
 
-def install(routes: Mapping[Route, Handler]) -> None:
+def install(routes: Mapping[Route, Handler],
+            heard: Callable[[Route], None] | None = None) -> None:
     """Deliver the events of each routed resource to its handler; idempotent
-    (the last routes installed are the ones used)."""
-    queueing.watcher = functools.partial(_watch, dict(routes))
+    (the last routes installed are the ones used). `heard(route)` is told of
+    each bookmark of a routed stream (the handler sees every other event)."""
+    queueing.watcher = functools.partial(_watch, dict(routes), heard)
 
 
 def uninstall() -> None:

@@ -27,6 +27,8 @@ Exported names (all prefixed ``taskops_``):
   limit, not the API server, sets the pace)
 - ``taskops_leader{identity}``: gauge, 1 while this replica holds the Lease
 - ``taskops_watch_last_event_timestamp_seconds{kind}``: gauge, Unix time
+  the watch last delivered an event or a bookmark
+- ``taskops_api_reachable``: gauge, 1 while the API server answers the probe
 """
 
 from __future__ import annotations
@@ -337,9 +339,15 @@ class Metrics:
             ["identity"],
             registry=r,
         )
+        self.api_reachable = Gauge(
+            "taskops_api_reachable",
+            "1 while the API server answers the operator's probe (taskops.api_probe), else 0.",
+            registry=r,
+        )
         self.watch_last_event = Gauge(
             "taskops_watch_last_event_timestamp_seconds",
-            "Unix time of the last watch event received, by kind.",
+            "Unix time the watch of a kind last delivered anything, an event or a bookmark "
+            "(the API server sends one a minute): time() minus it is the watch's silence.",
             ["kind"],
             registry=r,
         )

@@ -22,6 +22,7 @@ from kubernetes.client import ApiClient
 
 from taskops import kopf_json, kopf_watch
 from taskops.api.taskjob import GROUP, VERSION
+from taskops.api_probe import probe_client, watch_api
 from taskops.core.admission import Caps
 from taskops.core.labels import LABEL_TASKJOB_UID
 from taskops.handlers.taskjobs import TaskJobReconciler
@@ -228,8 +229,22 @@ async def run_operator(settings: Settings) -> int:
     watched = watches(reconciler, schedules)
     routes = event_routes(watched, health)
     registry = build_registry(watched, routes, settings.kubeconfig)
-    kopf_watch.install(routes)
+    kinds = {(w.group, w.version, w.plural): w.kind for w in watched}
+
+    def heard(route: kopf_watch.Route) -> None:  # a bookmark: the stream is alive
+        health.saw_event(kinds[route])
+        metrics.saw_event(kinds[route])
+
+    kopf_watch.install(routes, heard)
     beat = asyncio.create_task(heartbeat(health))
+    probe_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taskops-probe")
+
+    def api_verdict(problem: str | None) -> None:
+        health.set_api_problem(problem)
+        metrics.api_reachable.set(0 if problem else 1)
+
+    probing = asyncio.create_task(
+        watch_api(probe_client(settings.kubeconfig), probe_executor, api_verdict))
     # The elector's own threads, for the same reason as its own client (api_clients).
     leader_executor: ThreadPoolExecutor | None = None
     elector: LeaderElector | None = None
@@ -315,6 +330,8 @@ async def run_operator(settings: Settings) -> int:
             # After the drain, so that no write of ours follows the standby's first.
             await loop.run_in_executor(None, elector.release)
         beat.cancel()
+        probing.cancel()
+        probe_executor.shutdown(wait=False, cancel_futures=True)
         executor.shutdown(wait=False, cancel_futures=True)
         if leader_executor is not None:
             leader_executor.shutdown(wait=False, cancel_futures=True)
