@@ -28,6 +28,8 @@ pid_of() {  # the recorded PID of a component if that process still runs
   [ -f "$f" ] || return 1
   local pid; pid=$(cat "$f")
   kill -0 "$pid" 2>/dev/null || return 1
+  # A killed component whose parent has not reaped it yet is a zombie: gone.
+  case $(cut -d')' -f2 "/proc/$pid/stat" 2>/dev/null | cut -c2) in Z|"") return 1 ;; esac
   echo "$pid"
 }
 
