@@ -85,3 +85,15 @@ def test_other_failures_to_create_stay_errors_to_retry() -> None:
     kube = client(custom=Refusing(refusal(500, "etcdserver: request timed out")))
     with pytest.raises(ApiException):
         kube.create_custom("taskjobs", "ns", {"metadata": {"name": "s-1"}})
+
+
+def test_a_pod_the_client_itself_refuses_is_rejected_naming_the_field() -> None:
+    """The client validates the body against its V1Pod model before any request:
+    a map where a list goes never reaches the API server, and must not crash."""
+    kube = client()
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "main", "image": "busybox"}],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": {"deep": {"deep": {}}}}}}}}
+    with pytest.raises(Rejected, match=r"spec\.affinity\.nodeAffinity\..*nodeSelectorTerms"):
+        kube.create_pod("ns", pod)

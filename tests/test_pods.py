@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from factories import job_spec
-from taskops.api.taskjob import TaskJobSpec
+from taskops.api.taskjob import TaskJobSpec, describe_validation_error
 from taskops.core.labels import (
     ANNOTATION_MAIN_CONTAINER,
     LABEL_ATTEMPT,
@@ -403,10 +404,16 @@ def test_property_malformed_templates_never_raise(
         "metadata": metadata,
         "spec": {"initContainers": init_containers, "containers": [main]},
     }
-    pod = manifest(
-        template=template,
-        probes={"http": {"port": 80}},
-        shutdown={"drain": {"sleepSeconds": 2}},
-    )
+    try:
+        pod = manifest(
+            template=template,
+            probes={"http": {"port": 80}},
+            shutdown={"drain": {"sleepSeconds": 2}},
+        )
+    except ValidationError as err:
+        # Labels or annotations that are not strings fail the spec validation
+        # (the job is Invalid, naming them): no pod is built from them.
+        assert "spec.template.metadata." in describe_validation_error(err), err
+        return
     assert pod["metadata"]["name"] == "job-0-0"
     assert pod["spec"]["restartPolicy"] == "Never"

@@ -313,7 +313,7 @@ def hand_cases() -> Iterator[tuple[str, str, list[dict[str, Any]], str]]:
     yield ("refused-tj-no-image", "invalid spec.template",
            [tj("refused-tj-no-image", job_spec(template={"spec": {"containers": [
                {"name": "main", "command": ["true"]}]}}))], "a container without an image")
-    yield ("refused-tj-deep-annotation", "invalid spec.template",
+    yield ("refused-tj-deep-annotation", "rejected spec.template.metadata.annotations",
            [tj("refused-tj-deep-annotation", job_spec(template={
                "metadata": {"annotations": {"deep": nested(100, "x")}},
                "spec": {"containers": [container()]}}))],

@@ -300,10 +300,20 @@ class Shutdown(ApiModel):
     )
 
 
+PORT_MESSAGE: Final = f"{PATH_MARK} must be a port number from 1 to 65535 or a port name of 1 to 15 characters"
+
+
 class HttpProbes(ApiModel):
     """Shorthand: liveness, readiness and startup httpGet probes on one port."""
 
-    port: int | str = Field(description="Container port, by number or name.")
+    port: Annotated[int, Field(ge=1, le=65535)] | Annotated[str, Field(
+        min_length=1, max_length=15)] = Field(
+        description="Container port, by number (1-65535) or name (at most 15 characters).",
+        json_schema_extra={"x-kubernetes-validations": [cel_rule(
+            "type(self) == int ? (int(self) >= 1 && int(self) <= 65535)"
+            " : (size(string(self)) >= 1 && size(string(self)) <= 15)",
+            PORT_MESSAGE)]},
+    )
     liveness_path: str = Field(
         default="/healthz", max_length=1024, description="Liveness probe path."
     )
@@ -366,6 +376,19 @@ _TEMPLATE_SCHEMA: Final[dict[str, Any]] = {
     "description": "A core/v1 PodTemplateSpec. The operator forces restartPolicy Never and "
     "owns the pod's name, its taskops.dev labels and its controller ownerReference.",
     "properties": {
+        "metadata": {
+            "type": "object",
+            "description": "The pods' labels and annotations (the operator adds its own).",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "properties": {
+                kind: {
+                    "type": "object",
+                    "description": f"{kind.capitalize()} of every pod: strings only.",
+                    "additionalProperties": {"type": "string"},
+                }
+                for kind in ("labels", "annotations")
+            },
+        },
         "spec": {
             "type": "object",
             "x-kubernetes-preserve-unknown-fields": True,
@@ -502,6 +525,24 @@ class TaskJobSpec(ApiModel):
     def _template_has_containers(cls, template: dict[str, Any]) -> dict[str, Any]:
         if not container_names(template):
             raise ValueError(TEMPLATE_CONTAINERS_MESSAGE)
+        return template
+
+    @field_validator("template")
+    @classmethod
+    def _template_labels_are_strings(cls, template: dict[str, Any]) -> dict[str, Any]:
+        # The pods copy them; the API server takes only strings (the schema
+        # refuses others at apply; this is for objects stored before it did).
+        metadata = template.get("metadata")
+        for kind in ("labels", "annotations"):
+            entries = metadata.get(kind) if isinstance(metadata, dict) else None
+            if entries is None:
+                continue
+            if not isinstance(entries, dict):
+                raise ValueError(f"{PATH_MARK}.metadata.{kind} must be a map of strings")
+            for key, value in entries.items():
+                if not isinstance(value, str):
+                    raise ValueError(f"{PATH_MARK}.metadata.{kind}.{key} must be a string, not "
+                                     f"{type(value).__name__}")
         return template
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from typing import Any, cast
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from taskops import kopf_json
 from taskops.api.taskjob import GROUP, VERSION
@@ -196,6 +197,10 @@ class KubeClient:
         try:
             created = self.core.create_namespaced_pod(
                 namespace, cast(Any, manifest), _preload_content=False)
+        except ValidationError as err:
+            # The client checks the body against its V1Pod model before sending
+            # it: a template no API server would take (a map where a list goes).
+            raise Rejected(_client_refusal(err)) from err
         except ApiException as err:
             if _status(err) == 409:
                 return None
@@ -411,6 +416,16 @@ class KubeClient:
                 if _status(err) != 422:
                     raise
         raise RuntimeError(f"could not remove finalizer {finalizer}: the list kept changing")
+
+
+def _client_refusal(err: ValidationError) -> str:
+    """The client's own refusal of a body, worded like the API server's: each
+    error's path in the object (the first part of `loc` is the argument)."""
+    lines = []
+    for error in err.errors(include_url=False)[:10]:
+        path = ".".join(str(part) for part in error["loc"][1:])
+        lines.append(f"{path}: {error['msg']}")
+    return "; ".join(lines) or str(err)
 
 
 def _message(err: ApiException) -> str:
