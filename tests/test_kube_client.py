@@ -48,29 +48,33 @@ def client(core: Any = None, custom: Any = None) -> KubeClient:
     return kube
 
 
+def post_refused(caplog: pytest.LogCaptureFixture, message: str,
+                 times: int) -> list[logging.LogRecord]:
+    """Post `times` Events that the API server refuses with 403 `message`; the log."""
+    kube = client(core=Refusing(refusal(403, message)))
+    with caplog.at_level(logging.DEBUG, logger="taskops.kube.client"):
+        for _ in range(times):
+            kube.post_event(INVOLVED, "TaskJob", "Normal", "Running", "started", NOW)
+    return caplog.records
+
+
 def test_an_event_refused_by_rbac_is_a_warning_once_a_minute(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     forbidden = 'events is forbidden: User "system:serviceaccount:x:taskops" cannot create'
-    kube = client(core=Refusing(refusal(403, forbidden)))
-    with caplog.at_level(logging.DEBUG, logger="taskops.kube.client"):
-        for _ in range(5):
-            kube.post_event(INVOLVED, "TaskJob", "Normal", "Running", "started", NOW)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+    records = post_refused(caplog, forbidden, 5)
+    warnings = [r for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in records]
     assert "HTTP 403" in warnings[0].getMessage()
     assert "cannot create" in warnings[0].getMessage()
-    assert len([r for r in caplog.records if r.levelno == logging.DEBUG]) == 4
+    assert len([r for r in records if r.levelno == logging.DEBUG]) == 4
 
 
 def test_an_event_refused_by_a_terminating_namespace_stays_at_debug(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    message = 'unable to create new content in namespace ns because it is being terminated'
-    kube = client(core=Refusing(refusal(403, message)))
-    with caplog.at_level(logging.DEBUG, logger="taskops.kube.client"):
-        kube.post_event(INVOLVED, "TaskJob", "Normal", "Running", "started", NOW)
-    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+    message = "unable to create new content in namespace ns because it is being terminated"
+    assert [r.levelno for r in post_refused(caplog, message, 1)] == [logging.DEBUG]
 
 
 @pytest.mark.parametrize("status", [400, 422])
