@@ -40,6 +40,7 @@ from taskops.core.labels import JOB_FINALIZER
 from taskops.core.ledger import format_index_ranges, parse_index_ranges
 from taskops.core.observed import ObservedPod, format_time
 from taskops.core.taskjob import (
+    STUCK_DELETION_SECONDS,
     decide,
 )
 
@@ -732,6 +733,26 @@ def test_deleting_job_drains_running_pods_and_holds_its_finalizer() -> None:
     assert not of_type(decision, RemoveJobFinalizer)
     decision = story.step(at(41), succeeded_pod(1, 0, finalizer=False))
     assert of_type(decision, RemoveJobFinalizer) == [RemoveJobFinalizer()]
+
+
+def test_a_pod_stuck_terminating_on_a_lost_node_holds_a_deleted_job_only_so_long() -> None:
+    """Its deletionTimestamp (created + 30 min here) passed STUCK_DELETION_SECONDS ago:
+    the node is gone. Once its outcome is released the job stops waiting for it and
+    force-deletes it; before that moment it waits, and it asks to be woken then."""
+    story = Story(job_spec(), deleting=True)
+    story.step(T0)
+    deadline = 30 * 60
+    stuck = failed_pod(0, 0, deleting=True, finalizer=False)
+    waiting = story.step(at(deadline + STUCK_DELETION_SECONDS - 1), stuck)
+    assert not of_type(waiting, RemoveJobFinalizer)
+    assert waiting.requeue_after == pytest.approx(1.0)
+    later = story.step(at(deadline + STUCK_DELETION_SECONDS), stuck)
+    assert of_type(later, RemoveJobFinalizer) == [RemoveJobFinalizer()]
+    assert deleted(later) == [(f"{JOB_NAME}-0-0", 0)]
+    # Still holding the attempt-record finalizer: its outcome first, so it waits.
+    held = story.step(at(deadline + STUCK_DELETION_SECONDS),
+                      make_pod(0, 0, deleting=True, finalizer=True))
+    assert not of_type(held, RemoveJobFinalizer)
 
 
 def test_deleting_job_without_pods_lets_go_at_once() -> None:

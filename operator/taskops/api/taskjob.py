@@ -300,7 +300,9 @@ class Shutdown(ApiModel):
     )
 
 
-PORT_MESSAGE: Final = f"{PATH_MARK} must be a port number from 1 to 65535 or a port name of 1 to 15 characters"
+PORT_MESSAGE: Final = (
+    f"{PATH_MARK} must be a port number from 1 to 65535 or a port name of 1 to 15 characters"
+)
 
 
 class HttpProbes(ApiModel):

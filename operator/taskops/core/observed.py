@@ -47,6 +47,9 @@ class ObservedPod:
     deleting: bool  # metadata.deletionTimestamp set
     disrupted: bool  # DisruptionTarget condition True, or reason Evicted/Preempted
     has_finalizer: bool  # POD_FINALIZER present
+    # metadata.deletionTimestamp: when the kubelet must have stopped the pod
+    # (the delete request's time plus its grace period).
+    deletion_deadline: datetime | None = None
 
     @property
     def terminal(self) -> bool:
@@ -175,6 +178,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         disrupted=pod_reason in DISRUPTION_REASONS
         or _has_true_condition(status, "DisruptionTarget"),
         has_finalizer=POD_FINALIZER in as_list_or_tuple(metadata.get("finalizers")),
+        deletion_deadline=parse_time(metadata.get("deletionTimestamp")),
     )
 
 

@@ -111,6 +111,10 @@ BACKOFF_LIMIT: Final = "BackoffLimitExceeded"  # and INVALID, from job_status
 # Outcomes that end an attempt without success but allow a retry.
 _RETRYABLE: Final = frozenset({FAILED, ATTEMPT_DEADLINE, DISRUPTED})
 _ATTEMPT_MESSAGE_MAX_BYTES: Final = 512
+#: How long past its deletion deadline (the delete's time plus the grace
+#: period) a deleted job waits for a pod before it stops waiting: a pod on a
+#: lost node never finishes terminating.
+STUCK_DELETION_SECONDS: Final = 60
 
 
 def decide(
@@ -305,6 +309,7 @@ class _Reconcile:
         actions.extend(self._releases())
         actions.extend(create for _, _, create in self.creates)
         actions.extend(self._failed_pod_cleanup())
+        actions.extend(self._force_deletes())
         delete_job, ttl_due = self._ttl(phase)
         if delete_job:
             actions.append(DeleteJob())
@@ -621,9 +626,26 @@ class _Reconcile:
             and JOB_FINALIZER in self.job.finalizers
             and not self.started_before
             and not any(
-                pod.has_finalizer or not pod.terminal or pod.deleting for pod in self.pods
+                pod.has_finalizer or ((not pod.terminal or pod.deleting) and not self._stuck(pod))
+                for pod in self.pods
             )
         )
+
+    def _stuck(self, pod: ObservedPod) -> bool:
+        """A pod whose deletion is overdue by STUCK_DELETION_SECONDS: its node is
+        gone or its kubelet cannot say so. A deleted job stops waiting for it
+        (its outcome recorded, its finalizer released) and force-deletes it."""
+        deadline = pod.deletion_deadline
+        return (pod.deleting and deadline is not None
+                and self.now >= deadline + timedelta(seconds=STUCK_DELETION_SECONDS))
+
+    def _force_deletes(self) -> list[DeletePod]:
+        """Grace 0 for the stuck pods of a deleted job, once released: the API server
+        then drops the object without waiting for a kubelet that will not answer."""
+        if not self.job.deleting:
+            return []
+        return [DeletePod(pod.name, 0) for pod in self.pods
+                if self._stuck(pod) and not pod.has_finalizer]
 
     def _requeue_after(self, phase: str, ttl_due: datetime | None) -> float | None:
         moments: list[datetime] = []
@@ -641,6 +663,11 @@ class _Reconcile:
                 attempt_deadline = self._attempt_deadline(pod)
                 if attempt_deadline is not None:
                     moments.append(attempt_deadline)
+        if self.job.deleting:
+            # Nothing else wakes a deleted job whose pod never finishes terminating.
+            moments.extend(pod.deletion_deadline + timedelta(seconds=STUCK_DELETION_SECONDS)
+                           for pod in self.pods
+                           if pod.deleting and pod.deletion_deadline is not None)
         future = [(m - self.now).total_seconds() for m in moments if m > self.now]
         return min(future) if future else None
 
