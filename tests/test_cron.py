@@ -199,6 +199,33 @@ def test_every_takes_go_durations_in_whole_seconds(expr: str, seconds: int) -> N
     assert schedule == EverySchedule(expression=expr.strip(), interval=timedelta(seconds=seconds))
 
 
+@pytest.mark.parametrize(
+    ("expr", "follows"),
+    [
+        ("* * * * *", True),
+        ("*/15 * * * *", True),
+        ("30 * * * *", True),
+        ("*/20 2 * * *", True),
+        ("0 */2 * * *", True),
+        ("0,*/20 3 * * *", True),
+        ("@hourly", True),
+        ("0 * * * * *", True),
+        ("30 2 * * *", False),
+        ("0,30 1-3 * * *", False),
+        ("0-59/15 0-23 * * *", False),
+        ("* 30 2 * * *", False),
+        ("*/10 30 2 * * *", False),
+        ("0 0 * * *", False),
+        ("@daily", False),
+        ("@weekly", False),
+    ],
+)
+def test_a_star_in_the_minute_or_hour_field_means_elapsed_time_at_dst(
+    expr: str, follows: bool
+) -> None:
+    assert cron(expr).follows_elapsed_time is follows
+
+
 def test_parsed_schedules_are_values() -> None:
     assert parse_schedule("*/5 * * * *") == parse_schedule("*/5 * * * *")
     assert hash(parse_schedule("@daily")) == hash(parse_schedule("@daily"))
@@ -618,6 +645,215 @@ def test_six_fields_have_a_leading_seconds_field(
 #   Australia/Sydney     spring 10-06 02:00 -> 03:00     fall 04-07 03:00 -> 02:00
 #   Australia/Lord_Howe  spring 10-06 02:00 -> 02:30     fall 04-07 02:00 -> 01:30
 #   Pacific/Apia skipped the whole of 2011-12-30 (-10:00 -> +14:00).
+#
+# The rule (api.md, timeZone; Vixie/ISC cron): a `*` or `*/n` in the minute or hour
+# field, and @hourly, follow elapsed time; fixed minutes and hours fire once per wall
+# time.
+
+
+@pytest.mark.parametrize(
+    ("zone", "expr", "after", "expected"),
+    [
+        # Spring forward: a wall time that does not exist never fires, no catch-up.
+        (
+            "America/New_York",
+            "*/15 * * * *",
+            "2024-03-10T01:20",
+            [
+                "2024-03-10T01:30:00-05:00",
+                "2024-03-10T01:45:00-05:00",
+                "2024-03-10T03:00:00-04:00",
+                "2024-03-10T03:15:00-04:00",
+            ],
+        ),
+        (
+            "America/New_York",
+            "30 * * * *",
+            "2024-03-10T00:45",
+            ["2024-03-10T01:30:00-05:00", "2024-03-10T03:30:00-04:00", "2024-03-10T04:30:00-04:00"],
+        ),
+        (
+            "America/New_York",
+            "@hourly",
+            "2024-03-10T00:30",
+            ["2024-03-10T01:00:00-05:00", "2024-03-10T03:00:00-04:00", "2024-03-10T04:00:00-04:00"],
+        ),
+        (
+            "America/New_York",
+            "*/20 2 * * *",
+            "2024-03-10T00:00",
+            ["2024-03-11T02:00:00-04:00", "2024-03-11T02:20:00-04:00"],
+        ),
+        (
+            "America/New_York",
+            "* * * * * *",
+            "2024-03-10T01:59:58",
+            ["2024-03-10T01:59:59-05:00", "2024-03-10T03:00:00-04:00", "2024-03-10T03:00:01-04:00"],
+        ),
+        (
+            "Europe/Berlin",
+            "*/15 * * * *",
+            "2024-03-31T01:20",
+            [
+                "2024-03-31T01:30:00+01:00",
+                "2024-03-31T01:45:00+01:00",
+                "2024-03-31T03:00:00+02:00",
+                "2024-03-31T03:15:00+02:00",
+            ],
+        ),
+        (
+            "Europe/Berlin",
+            "30 * * * *",
+            "2024-03-31T00:45",
+            ["2024-03-31T01:30:00+01:00", "2024-03-31T03:30:00+02:00"],
+        ),
+        (
+            "Europe/Berlin",
+            "@hourly",
+            "2024-03-31T00:30",
+            ["2024-03-31T01:00:00+01:00", "2024-03-31T03:00:00+02:00"],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "*/15 * * * *",
+            "2024-10-06T01:20",
+            [
+                "2024-10-06T01:30:00+10:30",
+                "2024-10-06T01:45:00+10:30",
+                "2024-10-06T02:30:00+11:00",
+                "2024-10-06T02:45:00+11:00",
+            ],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "15 * * * *",
+            "2024-10-06T00:45",
+            ["2024-10-06T01:15:00+10:30", "2024-10-06T03:15:00+11:00"],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "@hourly",
+            "2024-10-06T00:30",
+            ["2024-10-06T01:00:00+10:30", "2024-10-06T03:00:00+11:00"],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "*/20 2 * * *",
+            "2024-10-06T01:55",
+            ["2024-10-06T02:40:00+11:00", "2024-10-07T02:00:00+11:00"],
+        ),
+        # Fall back: both passes of the repeated hour fire.
+        (
+            "America/New_York",
+            "*/15 * * * *",
+            "2024-11-03T00:50",
+            [
+                "2024-11-03T01:00:00-04:00",
+                "2024-11-03T01:15:00-04:00",
+                "2024-11-03T01:30:00-04:00",
+                "2024-11-03T01:45:00-04:00",
+                "2024-11-03T01:00:00-05:00",
+                "2024-11-03T01:15:00-05:00",
+                "2024-11-03T01:30:00-05:00",
+                "2024-11-03T01:45:00-05:00",
+                "2024-11-03T02:00:00-05:00",
+            ],
+        ),
+        (
+            "America/New_York",
+            "30 * * * *",
+            "2024-11-03T00:45",
+            ["2024-11-03T01:30:00-04:00", "2024-11-03T01:30:00-05:00", "2024-11-03T02:30:00-05:00"],
+        ),
+        (
+            "America/New_York",
+            "@hourly",
+            "2024-11-03T00:30",
+            ["2024-11-03T01:00:00-04:00", "2024-11-03T01:00:00-05:00", "2024-11-03T02:00:00-05:00"],
+        ),
+        (
+            "America/New_York",
+            "*/20 1 * * *",
+            "2024-11-03T00:00",
+            [
+                "2024-11-03T01:00:00-04:00",
+                "2024-11-03T01:20:00-04:00",
+                "2024-11-03T01:40:00-04:00",
+                "2024-11-03T01:00:00-05:00",
+                "2024-11-03T01:20:00-05:00",
+                "2024-11-03T01:40:00-05:00",
+                "2024-11-04T01:00:00-05:00",
+            ],
+        ),
+        (
+            "Europe/Berlin",
+            "*/15 * * * *",
+            "2024-10-27T02:20",
+            [
+                "2024-10-27T02:30:00+02:00",
+                "2024-10-27T02:45:00+02:00",
+                "2024-10-27T02:00:00+01:00",
+                "2024-10-27T02:15:00+01:00",
+                "2024-10-27T02:30:00+01:00",
+                "2024-10-27T02:45:00+01:00",
+                "2024-10-27T03:00:00+01:00",
+            ],
+        ),
+        (
+            "Europe/Berlin",
+            "30 * * * *",
+            "2024-10-27T01:45",
+            ["2024-10-27T02:30:00+02:00", "2024-10-27T02:30:00+01:00", "2024-10-27T03:30:00+01:00"],
+        ),
+        (
+            "Europe/Berlin",
+            "@hourly",
+            "2024-10-27T01:30",
+            ["2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00", "2024-10-27T03:00:00+01:00"],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "*/15 * * * *",
+            "2024-04-07T01:20",
+            [
+                "2024-04-07T01:30:00+11:00",
+                "2024-04-07T01:45:00+11:00",
+                "2024-04-07T01:30:00+10:30",
+                "2024-04-07T01:45:00+10:30",
+                "2024-04-07T02:00:00+10:30",
+            ],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "45 * * * *",
+            "2024-04-07T01:00",
+            ["2024-04-07T01:45:00+11:00", "2024-04-07T01:45:00+10:30", "2024-04-07T02:45:00+10:30"],
+        ),
+    ],
+)
+def test_wildcard_minute_or_hour_follows_elapsed_time_through_dst(
+    zone: str, expr: str, after: str, expected: list[str]
+) -> None:
+    assert fires(expr, zone, after, len(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    ("zone", "spring", "fall"),
+    [
+        ("America/New_York", "2024-03-10T06:00Z", "2024-11-03T05:00Z"),
+        ("Europe/Berlin", "2024-03-31T00:00Z", "2024-10-27T00:00Z"),
+        ("Australia/Sydney", "2024-10-05T15:00Z", "2024-04-06T15:00Z"),
+        ("Australia/Lord_Howe", "2024-10-05T14:30Z", "2024-04-06T14:00Z"),
+    ],
+)
+def test_every_fifteen_minutes_keeps_firing_every_fifteen_real_minutes(
+    zone: str, spring: str, fall: str
+) -> None:
+    tz = ZoneInfo(zone)
+    for start in (datetime.fromisoformat(spring), datetime.fromisoformat(fall)):
+        times = fire_times(parse_schedule("*/15 * * * *"), tz, start, ANCHOR)
+        series = [next(times) for _ in range(16)]  # four real hours across the change
+        assert series == [start + k * timedelta(minutes=15) for k in range(1, 17)]
 
 
 @pytest.mark.parametrize(
@@ -663,38 +899,33 @@ def test_six_fields_have_a_leading_seconds_field(
         ),
         (
             "America/New_York",
-            "30 * * * *",
-            "2024-03-10T00:45",
-            ["2024-03-10T01:30:00-05:00", "2024-03-10T03:00:00-04:00", "2024-03-10T03:30:00-04:00"],
+            "*/10 30 2 * * *",
+            "2024-03-09T12:00",
+            ["2024-03-10T03:00:00-04:00", "2024-03-11T02:30:00-04:00"],
         ),
         (
             "America/New_York",
-            "*/30 * * * *",
-            "2024-03-10T00:45",
-            [
-                "2024-03-10T01:00:00-05:00",
-                "2024-03-10T01:30:00-05:00",
-                "2024-03-10T03:00:00-04:00",
-                "2024-03-10T03:30:00-04:00",
-            ],
+            "0 15,45 2 * * *",
+            "2024-03-09T12:00",
+            ["2024-03-10T03:00:00-04:00", "2024-03-11T02:15:00-04:00"],
         ),
         (
-            "America/New_York",
-            "@hourly",
-            "2024-03-10T00:30",
-            ["2024-03-10T01:00:00-05:00", "2024-03-10T03:00:00-04:00", "2024-03-10T04:00:00-04:00"],
+            "Europe/Berlin",
+            "0,15,30,45 2 * * *",
+            "2024-03-30T12:00",
+            ["2024-03-31T03:00:00+02:00", "2024-04-01T02:00:00+02:00"],
+        ),
+        (
+            "Australia/Lord_Howe",
+            "0,10,20 2 * * *",
+            "2024-10-05T12:00",
+            ["2024-10-06T02:30:00+11:00", "2024-10-07T02:00:00+11:00"],
         ),
         (
             "America/New_York",
             "30 30 2 * * *",
             "2024-03-09T12:00",
             ["2024-03-10T03:00:00-04:00", "2024-03-11T02:30:30-04:00"],
-        ),
-        (
-            "America/New_York",
-            "* * * * * *",
-            "2024-03-10T01:59:58",
-            ["2024-03-10T01:59:59-05:00", "2024-03-10T03:00:00-04:00", "2024-03-10T03:00:01-04:00"],
         ),
         # A repeated wall time fires once, at its first occurrence.
         (
@@ -717,21 +948,22 @@ def test_six_fields_have_a_leading_seconds_field(
         ),
         (
             "America/New_York",
-            "*/30 * * * *",
-            "2024-11-03T00:15",
-            [
-                "2024-11-03T00:30:00-04:00",
-                "2024-11-03T01:00:00-04:00",
-                "2024-11-03T01:30:00-04:00",
-                "2024-11-03T02:00:00-05:00",
-                "2024-11-03T02:30:00-05:00",
-            ],
+            "0,30 1 * * *",
+            "2024-11-03T00:00",
+            ["2024-11-03T01:00:00-04:00", "2024-11-03T01:30:00-04:00", "2024-11-04T01:00:00-05:00"],
         ),
+        # Spelled-out ranges are fixed times (Vixie cron looks for the star).
         (
             "America/New_York",
-            "@hourly",
-            "2024-11-03T00:30",
-            ["2024-11-03T01:00:00-04:00", "2024-11-03T02:00:00-05:00", "2024-11-03T03:00:00-05:00"],
+            "0-59/30 0-23 * * *",
+            "2024-11-03T00:45",
+            ["2024-11-03T01:00:00-04:00", "2024-11-03T01:30:00-04:00", "2024-11-03T02:00:00-05:00"],
+        ),
+        (
+            "Europe/Berlin",
+            "0,30 2 * * *",
+            "2024-10-27T00:00",
+            ["2024-10-27T02:00:00+02:00", "2024-10-27T02:30:00+02:00", "2024-10-28T02:00:00+01:00"],
         ),
         (
             "Europe/Berlin",
@@ -741,21 +973,9 @@ def test_six_fields_have_a_leading_seconds_field(
         ),
         (
             "Europe/Berlin",
-            "*/15 * * * *",
-            "2024-03-31T01:50",
-            ["2024-03-31T03:00:00+02:00", "2024-03-31T03:15:00+02:00"],
-        ),
-        (
-            "Europe/Berlin",
             "30 2 * * *",
             "2024-10-26T12:00",
             ["2024-10-27T02:30:00+02:00", "2024-10-28T02:30:00+01:00"],
-        ),
-        (
-            "Europe/Berlin",
-            "*/30 * * * *",
-            "2024-10-27T01:45",
-            ["2024-10-27T02:00:00+02:00", "2024-10-27T02:30:00+02:00", "2024-10-27T03:00:00+01:00"],
         ),
         (
             "Europe/Berlin",
@@ -802,12 +1022,6 @@ def test_six_fields_have_a_leading_seconds_field(
         ),
         (
             "Australia/Lord_Howe",
-            "*/10 2 * * *",
-            "2024-10-06T01:55",
-            ["2024-10-06T02:30:00+11:00", "2024-10-06T02:40:00+11:00", "2024-10-06T02:50:00+11:00"],
-        ),
-        (
-            "Australia/Lord_Howe",
             "45 1 * * *",
             "2024-04-06T12:00",
             ["2024-04-07T01:45:00+11:00", "2024-04-08T01:45:00+10:30"],
@@ -820,9 +1034,9 @@ def test_six_fields_have_a_leading_seconds_field(
         ),
         (
             "Australia/Lord_Howe",
-            "*/15 * * * *",
-            "2024-04-07T01:20",
-            ["2024-04-07T01:30:00+11:00", "2024-04-07T01:45:00+11:00", "2024-04-07T02:00:00+10:30"],
+            "30,45 1 * * *",
+            "2024-04-07T00:00",
+            ["2024-04-07T01:30:00+11:00", "2024-04-07T01:45:00+11:00", "2024-04-08T01:30:00+10:30"],
         ),
         # Half-hour zone without DST: wall time is simply UTC+05:30.
         (
@@ -852,16 +1066,38 @@ def test_six_fields_have_a_leading_seconds_field(
         ),
     ],
 )
-def test_dst_skipped_times_fire_once_at_the_gap_end_repeated_times_fire_once(
+def test_fixed_times_fire_once_per_wall_time_through_dst(
     zone: str, expr: str, after: str, expected: list[str]
 ) -> None:
     assert fires(expr, zone, after, len(expected)) == expected
 
 
-def test_search_from_the_second_pass_of_a_repeated_hour_skips_the_repeat() -> None:
+@pytest.mark.parametrize(
+    ("expr", "after", "expected"),
+    [
+        # From the first pass (EDT): the second pass comes before 02:00.
+        ("*/20 * * * *", "2024-11-03T05:50Z", "2024-11-03T01:00:00-05:00"),
+        ("*/20 * * * *", "2024-11-03T05:30Z", "2024-11-03T01:40:00-04:00"),
+        ("0 * * * *", "2024-11-03T05:10Z", "2024-11-03T01:00:00-05:00"),
+        ("10 * * * *", "2024-11-03T05:30Z", "2024-11-03T01:10:00-05:00"),
+        # From the second pass (EST): it continues in the second pass.
+        ("*/20 * * * *", "2024-11-03T06:10Z", "2024-11-03T01:20:00-05:00"),
+        ("*/20 * * * *", "2024-11-03T06:50Z", "2024-11-03T02:00:00-05:00"),
+        ("10 * * * *", "2024-11-03T06:30Z", "2024-11-03T02:10:00-05:00"),
+    ],
+)
+def test_wildcard_search_from_inside_a_repeated_hour_finds_the_next_pass(
+    expr: str, after: str, expected: str
+) -> None:
+    tz = ZoneInfo("America/New_York")
+    nxt = next_fire_after(parse_schedule(expr), tz, datetime.fromisoformat(after), ANCHOR)
+    assert nxt.astimezone(tz).isoformat() == expected
+
+
+def test_fixed_search_from_the_second_pass_of_a_repeated_hour_skips_the_repeat() -> None:
     tz = ZoneInfo("America/New_York")
     second_pass = datetime(2024, 11, 3, 1, 10, fold=1, tzinfo=tz)  # 06:10Z, EST
-    schedule = parse_schedule("*/20 * * * *")
+    schedule = parse_schedule("0,20,40 1,2 * * *")
     nxt = next_fire_after(schedule, tz, second_pass, ANCHOR)
     assert nxt.astimezone(tz).isoformat() == "2024-11-03T02:00:00-05:00"
     assert nxt - second_pass == timedelta(minutes=50)
@@ -980,7 +1216,14 @@ def test_every_truncates_the_anchor_to_the_second() -> None:
         ("UTC", "15,45 * * * * *", "2024-01-01T12:01:00", "2024-01-01T12:00:45+00:00"),
         ("America/New_York", "30 2 * * *", "2024-03-10T03:10", "2024-03-10T03:00:00-04:00"),
         ("America/New_York", "30 2 * * *", "2024-03-10T01:59", "2024-03-09T02:30:00-05:00"),
-        ("America/New_York", "30 * * * *", "2024-03-10T03:29", "2024-03-10T03:00:00-04:00"),
+        ("America/New_York", "30 * * * *", "2024-03-10T03:29", "2024-03-10T01:30:00-05:00"),
+        ("America/New_York", "0,30 2 * * *", "2024-03-10T03:29", "2024-03-10T03:00:00-04:00"),
+        ("Australia/Lord_Howe", "@hourly", "2024-10-06T02:59", "2024-10-06T01:00:00+10:30"),
+        ("Australia/Lord_Howe", "0 2 * * *", "2024-10-06T02:59", "2024-10-06T02:30:00+11:00"),
+        ("America/New_York", "30 * * * *", "2024-11-03T02:10", "2024-11-03T01:30:00-05:00"),
+        ("Australia/Lord_Howe", "10,20 * * * *", "2024-10-06T02:35", "2024-10-06T01:20:00+10:30"),
+        ("Australia/Lord_Howe", "45 * * * *", "2024-04-07T02:10", "2024-04-07T01:45:00+10:30"),
+        ("Australia/Lord_Howe", "45 1 * * *", "2024-04-07T02:10", "2024-04-07T01:45:00+11:00"),
         ("America/New_York", "30 1 * * *", "2024-11-03T12:00", "2024-11-03T01:30:00-04:00"),
         ("Australia/Lord_Howe", "15 2 * * *", "2024-10-06T02:40", "2024-10-06T02:30:00+11:00"),
         ("Pacific/Apia", "0 12 30 12 *", "2012-06-01T00:00", "2011-12-31T00:00:00+14:00"),
@@ -995,12 +1238,27 @@ def test_last_fire_at_or_before_finds_the_latest_missed_run(
     assert last.astimezone(tz).isoformat() == expected
 
 
-def test_last_fire_from_the_second_pass_of_a_repeated_hour_is_in_the_first_pass() -> None:
+@pytest.mark.parametrize(
+    ("expr", "at", "expected"),
+    [
+        # In the second pass (EST): a wildcard looks in the second pass first...
+        ("*/20 * * * *", "2024-11-03T06:30Z", "2024-11-03T01:20:00-05:00"),
+        ("@hourly", "2024-11-03T06:59Z", "2024-11-03T01:00:00-05:00"),
+        # ...then in the first pass.
+        ("50 * * * *", "2024-11-03T06:30Z", "2024-11-03T01:50:00-04:00"),
+        # A fixed time fired in the first pass only.
+        ("0,20,40 1 * * *", "2024-11-03T06:30Z", "2024-11-03T01:40:00-04:00"),
+        ("20 1 * * *", "2024-11-03T06:30Z", "2024-11-03T01:20:00-04:00"),
+        # In the first pass (EDT): only walls up to `at`, then before the hour.
+        ("*/20 * * * *", "2024-11-03T05:30Z", "2024-11-03T01:20:00-04:00"),
+        ("50 * * * *", "2024-11-03T05:30Z", "2024-11-03T00:50:00-04:00"),
+    ],
+)
+def test_last_fire_from_inside_a_repeated_hour(expr: str, at: str, expected: str) -> None:
     tz = ZoneInfo("America/New_York")
-    second_pass = datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=tz)
-    last = last_fire_at_or_before(parse_schedule("*/20 * * * *"), tz, second_pass, ANCHOR)
+    last = last_fire_at_or_before(parse_schedule(expr), tz, datetime.fromisoformat(at), ANCHOR)
     assert last is not None
-    assert last.astimezone(tz).isoformat() == "2024-11-03T01:40:00-04:00"
+    assert last.astimezone(tz).isoformat() == expected
 
 
 @pytest.mark.parametrize(

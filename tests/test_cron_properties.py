@@ -2,7 +2,11 @@
 
 The reference below shares no code with taskops.core.cron: it matches wall times
 against the field sets the strategy drew (not the parser's output) and decides
-whether an instant is a fire time by looking at that instant alone.
+whether an instant is a fire time by looking at that instant alone. It states the
+DST rule of Vixie/ISC cron (api.md, timeZone): a schedule with a wildcard (`*`,
+`*/n`) in its minute or hour field fires at every instant whose wall time matches;
+any other fires once per matching wall time (gap times at the gap's end, repeated
+times in their first pass).
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -62,6 +67,7 @@ class Fields:
     days_restricted: bool
     weekdays_restricted: bool
     has_seconds: bool
+    follows_elapsed_time: bool  # the minute or hour field was drawn as `*` or `*/n`
 
     def day_matches(self, day: date) -> bool:
         if day.month not in self.months:
@@ -96,10 +102,18 @@ def skipped_wall_times(tz: ZoneInfo, instant: datetime) -> list[datetime]:
     return [wall - jump + k * SECOND for k in range(int(jump / SECOND))]
 
 
+def is_wildcard(text: str) -> bool:
+    """Whether a minute or hour field as written has a `*` or `*/n` item."""
+    return any(item == "*" or item.startswith("*/") for item in text.split(","))
+
+
 def is_fire(fields: Fields, tz: ZoneInfo, instant: datetime) -> bool:
-    """The contract, instant by instant: a wall time fires at its first occurrence; the
-    first instant after a gap fires if any skipped wall time matched."""
+    """The contract, instant by instant. By elapsed time: the instant's wall time
+    matches, in either pass. Otherwise: a wall time fires at its first occurrence, and
+    the first instant after a gap fires if any skipped wall time matched."""
     local = instant.astimezone(tz)
+    if fields.follows_elapsed_time:
+        return fields.matches(local.replace(tzinfo=None))
     if local.fold:  # the second pass of a repeated wall time never fires
         return False
     if fields.matches(local.replace(tzinfo=None)):
@@ -220,6 +234,7 @@ def cron_expressions(
         days_restricted=days[2],
         weekdays_restricted=weekdays[2],
         has_seconds=with_seconds,
+        follows_elapsed_time=is_wildcard(minutes[0]) or is_wildcard(hours[0]),
     )
     return " ".join(parts), fields
 
@@ -259,9 +274,18 @@ def schedule_of(expr: str) -> CronSchedule:
 
 
 def every_day(
-    expr: str, zone: str, after: str, minutes: range | set[int], hours: range | set[int]
+    expr: str,
+    zone: str,
+    after: str,
+    minutes: range | set[int],
+    hours: range | set[int],
+    follows_elapsed_time: bool | None = None,
 ) -> tuple[str, Fields, ZoneInfo, datetime]:
-    """A hand-written case for a 5-field expression that restricts only minute and hour."""
+    """A hand-written case for a 5-field expression that restricts only minute and hour
+    (or a macro, with `follows_elapsed_time` given)."""
+    if follows_elapsed_time is None:
+        minute, hour = expr.split()[:2]
+        follows_elapsed_time = is_wildcard(minute) or is_wildcard(hour)
     fields = Fields(
         seconds=frozenset({0}),
         minutes=frozenset(minutes),
@@ -272,6 +296,7 @@ def every_day(
         days_restricted=False,
         weekdays_restricted=False,
         has_seconds=False,
+        follows_elapsed_time=follows_elapsed_time,
     )
     return expr, fields, ZoneInfo(zone), datetime.fromisoformat(after)
 
@@ -279,8 +304,15 @@ def every_day(
 # Random draws reach DST transitions only now and then; these always run.
 DST_EXAMPLES = (
     every_day("*/20 * * * *", "America/New_York", "2024-11-03T04:30Z", {0, 20, 40}, range(24)),
-    # `after` in the second pass of the repeated hour (01:10 EST).
+    # `after` in the first (01:10 EDT) and second pass (01:10 EST) of the repeated hour.
+    every_day("*/20 * * * *", "America/New_York", "2024-11-03T05:10Z", {0, 20, 40}, range(24)),
     every_day("*/20 * * * *", "America/New_York", "2024-11-03T06:10Z", {0, 20, 40}, range(24)),
+    every_day("0,20,40 1 * * *", "America/New_York", "2024-11-03T05:10Z", {0, 20, 40}, {1}),
+    every_day("0,20,40 1 * * *", "America/New_York", "2024-11-03T06:10Z", {0, 20, 40}, {1}),
+    every_day("*/15 1 * * *", "America/New_York", "2024-11-03T04:30Z", range(0, 60, 15), {1}),
+    every_day("30 * * * *", "America/New_York", "2024-03-10T05:00Z", {30}, range(24)),
+    every_day("@hourly", "Australia/Lord_Howe", "2024-04-06T13:00Z", {0}, range(24), True),
+    every_day("@hourly", "Australia/Lord_Howe", "2024-10-05T14:00Z", {0}, range(24), True),
     every_day("30 2 * * *", "America/New_York", "2024-03-10T05:00Z", {30}, {2}),
     every_day("0,30 2 * * *", "Europe/Berlin", "2024-03-30T23:00Z", {0, 30}, {2}),
     every_day("30 2 * * *", "Europe/Berlin", "2024-10-26T23:00Z", {30}, {2}),
@@ -357,11 +389,15 @@ def test_successive_fire_times_strictly_increase(
 def test_every_fire_time_matches_or_ends_a_gap_that_skipped_a_match(
     case: tuple[str, Fields, ZoneInfo, datetime],
 ) -> None:
-    """A fire time's first-occurrence wall time matches, or it is the first instant
-    after a DST gap in which a matching wall time was skipped."""
+    """By elapsed time, a fire time's wall time matches. Otherwise its first-occurrence
+    wall time matches, or it is the first instant after a DST gap in which a matching
+    wall time was skipped."""
     expr, fields, tz, after = case
     for instant in _first(fire_times(schedule_of(expr), tz, after, after), 6):
         local = instant.astimezone(tz)
+        if fields.follows_elapsed_time:
+            assert fields.matches(local.replace(tzinfo=None)), f"{local} does not match"
+            continue
         assert local.fold == 0, "a repeated wall time fired in its second pass"
         if not fields.matches(local.replace(tzinfo=None)):
             skipped = skipped_wall_times(tz, instant)
@@ -383,12 +419,17 @@ def test_no_fire_time_is_missed_between_after_and_the_next_fire(
     # Minute by minute through the first and the last day of the wait...
     assert reference_fires(fields, tz, after, min(found, after + day)) == []
     assert reference_fires(fields, tz, max(after, found - day), found) == []
-    # ...and day by day in between, where any matching day would have fired.
+    # ...and day by day in between, where any matching day would have fired, unless
+    # it follows elapsed time and all its matching wall times fell into a DST gap.
     first = (after + day).astimezone(tz).date() + day
     last = (found - day).astimezone(tz).date()
     current = first
     while current < last:
-        assert not fields.day_matches(current), f"{current} matches {expr!r} but was skipped"
+        if fields.day_matches(current):
+            assert fields.follows_elapsed_time, f"{current} matches {expr!r} but was skipped"
+            start = datetime.combine(current, time(), tzinfo=tz).astimezone(UTC)
+            hour = timedelta(hours=1)
+            assert reference_fires(fields, tz, start - hour, start + day + hour) == []
         current += day
 
 
@@ -406,6 +447,7 @@ def test_no_fire_time_is_missed_between_after_and_the_next_fire(
             days_restricted=False,
             weekdays_restricted=False,
             has_seconds=True,
+            follows_elapsed_time=True,
         ),
         ZoneInfo("America/New_York"),
         datetime(2024, 3, 10, 6, 59, tzinfo=UTC),
@@ -449,6 +491,28 @@ def test_the_last_fire_at_or_before_is_the_one_before_the_next(
     assert last is not None and last <= at
     assert next_fire_after(schedule, tz, last, at) == following
     assert last_fire_at_or_before(schedule, tz, following, at) == following
+
+
+@PROPERTY
+@given(
+    zone=st.sampled_from(ZONES),
+    step=st.sampled_from([1, 5, 10, 15, 30]),
+    start=st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+    ),
+    near_a_transition=st.booleans(),
+)
+def test_a_stepped_minute_schedule_fires_every_step_of_real_time(
+    zone: str, step: int, start: datetime, near_a_transition: bool
+) -> None:
+    """`*/n * * * *` (n dividing 30) fires every n real minutes, through DST changes
+    too, in every zone whose offsets are whole half hours."""
+    tz = ZoneInfo(zone)
+    if near_a_transition and transitions(zone):
+        nearest = min(transitions(zone), key=lambda transition: abs(transition - start))
+        start = nearest - timedelta(hours=2) + (start - EPOCH) % timedelta(hours=1)
+    series = _first(fire_times(schedule_of(f"*/{step} * * * *"), tz, start, start), 240 // step)
+    assert all(b - a == timedelta(minutes=step) for a, b in pairwise(series))
 
 
 @PROPERTY

@@ -10,9 +10,14 @@ The semantics (documented for users in ``docs/schedules.md``):
 * Day-of-month and day-of-week combine as in Kubernetes CronJob (robfig/cron v3):
   a field is *unrestricted* when it contains a bare ``*`` or ``?`` item; when both
   are restricted a day matches if EITHER matches, otherwise both must match.
-* A wall time skipped by a forward DST change fires once, at the first instant
-  after the gap; all matching wall times inside one gap collapse into that one fire.
-* A wall time repeated by a backward DST change fires once, at its first occurrence.
+* DST changes follow Vixie/ISC cron. A schedule whose minute or hour field is a
+  wildcard (an item ``*`` or ``*/n``; ``@hourly`` too) *follows elapsed time*: it
+  fires at every instant whose local wall time matches, so in both passes of a
+  repeated hour and never for a wall time a forward change skipped.
+* Any other schedule (fixed minutes and hours) fires once per matching wall time:
+  one skipped by a forward change fires at the first instant after the gap (all
+  matches inside one gap collapse into that one fire), one repeated by a backward
+  change fires at its first occurrence only.
 * ``@every d`` fires at ``anchor + k*d`` for k >= 1, regardless of the zone.
 """
 
@@ -72,6 +77,9 @@ class CronSchedule:
 
     ``days_of_week`` uses 0 = Sunday (an input 7 is stored as 0). The two
     ``*_restricted`` flags drive the day-of-month/day-of-week OR rule.
+    ``follows_elapsed_time`` (the minute or hour field has a ``*`` or ``*/n`` item)
+    selects the DST rule: True fires at every instant whose wall time matches, False
+    once per matching wall time (see the module docstring).
     """
 
     expression: str
@@ -83,6 +91,7 @@ class CronSchedule:
     days_of_week: tuple[int, ...]
     day_of_month_restricted: bool
     day_of_week_restricted: bool
+    follows_elapsed_time: bool
     # For each weekday w (0 = Sunday): days forward / backward to the nearest allowed
     # weekday, so a day search is arithmetic instead of a walk.
     _dow_ahead: tuple[int | None, ...] = field(init=False, repr=False, compare=False)
@@ -372,7 +381,7 @@ def _parse_text(text: str) -> Schedule:
         for position, (raw, spec) in enumerate(zip(fields, specs, strict=True), start=1)
     ]
     if len(fields) == 5:
-        parsed.insert(0, (frozenset({0}), True))
+        parsed.insert(0, (frozenset({0}), True, False))
     return _build_cron(text, parsed, field_number_offset=len(fields) - 5)
 
 
@@ -439,11 +448,16 @@ def _parse_go_duration(text: str) -> int:
     return int(total)  # Go truncates sub-nanosecond fractions too
 
 
-def _parse_field(raw: str, spec: _FieldSpec, position: int) -> tuple[frozenset[int], bool]:
-    """One field to (allowed values, restricted). Unrestricted means a bare * or ?."""
+_ParsedField: TypeAlias = tuple[frozenset[int], bool, bool]  # values, restricted, starred
+
+
+def _parse_field(raw: str, spec: _FieldSpec, position: int) -> _ParsedField:
+    """One field to (allowed values, restricted, starred). Unrestricted means a bare *
+    or ?; starred means an item is * or */n (a written-out range such as 0-59/15 is not)."""
     where = f"field {position} ({spec.name})"
     values: set[int] = set()
     restricted = True
+    starred = False
     for item in raw.split(","):
         if not item:
             raise ScheduleError(f"{where}: empty item in list {raw!r}")
@@ -466,6 +480,7 @@ def _parse_field(raw: str, spec: _FieldSpec, position: int) -> tuple[frozenset[i
             if base == "?" and not spec.allows_question_mark:
                 raise ScheduleError(f"{where}: '?' is only allowed in day-of-month and day-of-week")
             start, end = spec.low, spec.low + spec.size - 1
+            starred = True
             # As in robfig/cron: only a star without a real step leaves a day field
             # unrestricted for the day-of-month/day-of-week rule.
             if step == 1:
@@ -490,7 +505,7 @@ def _parse_field(raw: str, spec: _FieldSpec, position: int) -> tuple[frozenset[i
     if spec.name == "day-of-week" and 7 in values:
         values.discard(7)
         values.add(0)
-    return frozenset(values), restricted
+    return frozenset(values), restricted, starred
 
 
 def _parse_value(text: str, spec: _FieldSpec, where: str, item: str) -> int:
@@ -512,10 +527,9 @@ def _parse_value(text: str, spec: _FieldSpec, where: str, item: str) -> int:
     return value
 
 
-def _build_cron(
-    text: str, parsed: list[tuple[frozenset[int], bool]], field_number_offset: int
-) -> CronSchedule:
-    (seconds, _), (minutes, _), (hours, _), (doms, dom_r), (months, _), (dows, dow_r) = parsed
+def _build_cron(text: str, parsed: list[_ParsedField], field_number_offset: int) -> CronSchedule:
+    (seconds, _, _), (minutes, _, minute_star), (hours, _, hour_star) = parsed[:3]
+    (doms, dom_r, _), (months, _, _), (dows, dow_r, _) = parsed[3:]
     if dom_r and not dow_r:
         # Without a weekday alternative, a day that no allowed month has never fires.
         longest = max(29 if m == 2 else calendar.monthrange(2001, m)[1] for m in months)
@@ -537,6 +551,8 @@ def _build_cron(
         days_of_week=tuple(sorted(dows)),
         day_of_month_restricted=dom_r,
         day_of_week_restricted=dow_r,
+        # Vixie cron's rule: a star in the minute or hour field means "by elapsed time".
+        follows_elapsed_time=minute_star or hour_star,
     )
 
 
@@ -566,9 +582,10 @@ def next_fire_after(
     """The first fire time strictly after ``after``, as an aware UTC datetime.
 
     Cron schedules follow wall-clock time in ``tz`` with the DST rules in the module
-    docstring; ``anchor`` is ignored. ``@every d`` fires at ``anchor + k*d`` for
-    k >= 1 (``anchor`` truncated to the second: the TaskSchedule's creation time),
-    whatever ``tz`` is; creation itself is not a fire time.
+    docstring (``follows_elapsed_time`` picks which); ``anchor`` is ignored.
+    ``@every d`` fires at ``anchor + k*d`` for k >= 1 (``anchor`` truncated to the
+    second: the TaskSchedule's creation time), whatever ``tz`` is; creation itself is
+    not a fire time.
 
     Raises ValueError for naive datetimes, or if no fire time exists up to year 9999.
     """
@@ -580,6 +597,8 @@ def next_fire_after(
     # Second 60 is fine: _next_fields carries it into the minute.
     y, mo, d, h, mi, sec = _fields_of(local)
     start = (y, mo, d, h, mi, sec + 1)
+    if schedule.follows_elapsed_time:
+        return _next_by_elapsed_time(schedule, tz, local, start)
     if local.fold:
         # `after` lies in the second pass of a repeated hour. Those wall times already
         # fired in the first pass, so the search starts where the repetition ends.
@@ -602,6 +621,8 @@ def last_fire_at_or_before(
         return _every_last(schedule, anchor, at)
     local = at.astimezone(tz)
     end = _fields_of(local)
+    if schedule.follows_elapsed_time:
+        return _last_by_elapsed_time(schedule, tz, local, end)
     if local.fold:
         # Every wall time of the repeated hour fired in its first pass, before `at`.
         end = max(end, _fields_of(_end_of_repetition(tz, local) - _SECOND))
@@ -642,7 +663,7 @@ def _every_last(schedule: EverySchedule, anchor: datetime, at: datetime) -> date
 
 
 def _fire_instant(tz: ZoneInfo, wall: _Fields) -> datetime:
-    """The UTC instant a matching wall time fires at, under the DST rules."""
+    """The UTC instant a matching wall time fires at, once per wall time."""
     # tz.utcoffset on naive datetimes: the cheapest way to ask zoneinfo (hot path).
     first = tz.utcoffset(datetime(*wall))
     second = tz.utcoffset(datetime(*wall, fold=1))
@@ -653,6 +674,86 @@ def _fire_instant(tz: ZoneInfo, wall: _Fields) -> datetime:
     # Skipped: the wall time lies in a gap [T + first, T + second); fire at T itself.
     as_utc = datetime(*wall, tzinfo=UTC)
     return _transition(tz, as_utc - second, as_utc - first)
+
+
+def _next_by_elapsed_time(
+    schedule: CronSchedule, tz: ZoneInfo, local: datetime, start: _Fields
+) -> datetime:
+    """The first instant after ``local`` whose wall time matches (``start`` is the wall
+    time one second after ``local``), for schedules that follow elapsed time.
+
+    Wall time runs forward except at a backward change, so the next match in wall
+    order is the answer, with two exceptions: inside a repeated range, a match that
+    comes later in wall order than the range's end may be beaten by an earlier-wall
+    match in the second pass; and a match inside a gap never occurs.
+    """
+    wall = schedule._next_fields(start)
+    repetition = _repetition_of(tz, local)
+    if repetition is not None:
+        first_wall, end_wall = repetition
+        if wall < end_wall:  # still inside the repeated range, in the same pass
+            return _instant(tz, wall, fold=local.fold)
+        if not local.fold:  # the second pass starts over at the range's first wall
+            again = schedule._next_fields(first_wall)
+            if again < end_wall:
+                return _instant(tz, again, fold=1)
+    while True:
+        first = tz.utcoffset(datetime(*wall))
+        second = tz.utcoffset(datetime(*wall, fold=1))
+        assert first is not None and second is not None
+        if first >= second:  # unique, or repeated: its first pass comes first
+            return datetime(*wall, tzinfo=UTC) - first
+        # Skipped: never happens; look again from the gap's end.
+        as_utc = datetime(*wall, tzinfo=UTC)
+        gap_end = _transition(tz, as_utc - second, as_utc - first) + second
+        wall = schedule._next_fields(_fields_of(gap_end))
+
+
+def _last_by_elapsed_time(
+    schedule: CronSchedule, tz: ZoneInfo, local: datetime, end: _Fields
+) -> datetime:
+    """The mirror of :func:`_next_by_elapsed_time`: the last instant at or before
+    ``local`` (whose wall time is ``end``) whose wall time matches."""
+    wall = schedule._previous_fields(end)
+    repetition = _repetition_of(tz, local)
+    if repetition is not None:
+        first_wall, end_wall = repetition
+        if wall >= first_wall:  # inside the repeated range, in the same pass
+            return _instant(tz, wall, fold=local.fold)
+        if local.fold:  # the first pass ended at the range's last wall
+            earlier = schedule._previous_fields(_fields_of(datetime(*end_wall) - _SECOND))
+            if earlier >= first_wall:
+                return _instant(tz, earlier, fold=0)
+    while True:
+        first = tz.utcoffset(datetime(*wall))
+        second = tz.utcoffset(datetime(*wall, fold=1))
+        assert first is not None and second is not None
+        if first >= second:  # unique, or repeated: its second pass came last
+            return datetime(*wall, tzinfo=UTC) - second
+        as_utc = datetime(*wall, tzinfo=UTC)
+        gap_start = _transition(tz, as_utc - second, as_utc - first) + first
+        wall = schedule._previous_fields(_fields_of(gap_start - _SECOND))
+
+
+def _repetition_of(tz: ZoneInfo, local: datetime) -> tuple[_Fields, _Fields] | None:
+    """For a local time in either pass of a repeated range: the range's first wall
+    time and the wall time it ends at (exclusive); else None."""
+    naive = local.replace(tzinfo=None, fold=0)
+    earlier = tz.utcoffset(naive)
+    later = tz.utcoffset(naive.replace(fold=1))
+    assert earlier is not None and later is not None
+    if earlier <= later:
+        return None
+    as_utc = datetime(*_fields_of(naive), tzinfo=UTC)
+    transition = _transition(tz, as_utc - earlier, as_utc - later)
+    return _fields_of(transition + later), _fields_of(transition + earlier)
+
+
+def _instant(tz: ZoneInfo, wall: _Fields, fold: int) -> datetime:
+    """The UTC instant of a wall time that exists, in the pass ``fold`` picks."""
+    offset = tz.utcoffset(datetime(*wall, fold=fold))
+    assert offset is not None
+    return datetime(*wall, tzinfo=UTC) - offset
 
 
 def _end_of_repetition(tz: ZoneInfo, local: datetime) -> datetime:
