@@ -36,13 +36,12 @@ import pytest
 import yaml
 
 from kube import CLUSTER_DIR, Kubectl, describe_namespace, wait_for
+from local_cluster import CACHE, STATE, is_local_cluster
 from operator_process import ROOT
 from taskops.kube.client import load_api_client
 from taskops.leader import LeaderElector, replica_of
 from taskops.settings import Settings
 
-CACHE = Path(os.environ.get("TASKOPS_CACHE", Path.home() / ".cache/taskops"))
-STATE = Path(os.environ.get("TASKOPS_CLUSTER_DIR", CACHE / "cluster"))
 CTR_SOCK = STATE / "containerd" / "containerd.sock"
 CHART = ROOT / "charts" / "taskops"
 TASK_IMAGE = "docker.io/library/busybox:1.35"
@@ -57,10 +56,6 @@ def helm_binary() -> str:
     if pinned.exists():
         return str(pinned)
     raise RuntimeError("helm not found: run e2e/cluster/build")
-
-
-def is_local_cluster(kubeconfig: str) -> bool:
-    return Path(kubeconfig).resolve() == (STATE / "admin.kubeconfig").resolve()
 
 
 # ----------------------------------------------------------------------------- fixtures

@@ -115,6 +115,7 @@ def pod_body(
     deleting: bool = False,
     finalizer: bool = True,
     disruption_condition: bool = False,
+    disruption: tuple[str, str] = ("EvictionByEvictionAPI", ""),
     main: str = "main",
 ) -> dict[str, Any]:
     """A pod of the TaskJob as the API returns it; terminal phases get a terminated state."""
@@ -143,10 +144,13 @@ def pod_body(
         status["startTime"] = format_time(started or created)
     if pod_reason is not None:
         status["reason"] = pod_reason
+    if message is not None and "terminated" not in state:
+        status["message"] = message
     if disruption_condition:
-        status["conditions"] = [
-            {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
-        ]
+        condition = {"type": "DisruptionTarget", "status": "True", "reason": disruption[0]}
+        if disruption[1]:
+            condition["message"] = disruption[1]
+        status["conditions"] = [condition]
     metadata: dict[str, Any] = {
         "name": pod_name(job, index, attempt),
         "namespace": NAMESPACE,

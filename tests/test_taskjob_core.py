@@ -512,6 +512,32 @@ def test_disrupted_attempt_is_replaced_without_counting(pod_kwargs: dict[str, An
     assert AttemptEnded(0, 0, "Disrupted", retried=True) in decision.observations
 
 
+@pytest.mark.parametrize(
+    ("pod_kwargs", "expected"),
+    [
+        # A lost node: the taint manager marks the pod, then deletes it; the
+        # kubelet is gone, so the pod stays Running and terminating.
+        ({"phase": "Running", "deleting": True, "disruption_condition": True,
+          "disruption": ("DeletionByTaintManager",
+                         "Taint manager: deleting due to NoExecute taint")},
+         "disrupted (DeletionByTaintManager: Taint manager: deleting due to NoExecute taint)"),
+        ({"phase": "Failed", "pod_reason": "Evicted",
+          "message": "The node was low on resource: memory."},
+         "disrupted (Evicted: The node was low on resource: memory.)"),
+        ({"phase": "Failed", "exit_code": 143, "disruption_condition": True,
+          "disruption": ("PreemptionByScheduler", "")},
+         "disrupted (PreemptionByScheduler); exit code 143"),
+    ],
+)
+def test_a_disrupted_attempt_says_why(pod_kwargs: dict[str, Any], expected: str) -> None:
+    story = Story(job_spec(retry={"limit": 0}))
+    story.step(T0)
+    story.step(at(20), make_pod(0, 0, created=T0, **pod_kwargs))
+    attempt = story.status["attempts"][0]
+    assert attempt["reason"] == "Disrupted"
+    assert attempt["message"].startswith(expected), attempt["message"]
+
+
 @pytest.mark.parametrize("limit", [0, 1])
 def test_disrupted_attempt_counts_when_on_disruption_is_count(limit: int) -> None:
     story = Story(job_spec(retry={"limit": limit, "onDisruption": "Count"}))

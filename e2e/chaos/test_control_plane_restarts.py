@@ -9,19 +9,16 @@ through e2e/cluster/up, which starts whatever is not running).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from kube import Kubectl, describe_namespace, wait_for
-from operator_process import ROOT, OperatorProcess
+from local_cluster import bring_up, is_local_cluster, kill
+from operator_process import OperatorProcess
 from test_admission import job_list, statuses
-from test_install import STATE, is_local_cluster
 from test_taskjob import TERMINAL, taskjob
 
 pytestmark = pytest.mark.chaos
@@ -29,34 +26,6 @@ pytestmark = pytest.mark.chaos
 FULL = os.environ.get("TASKOPS_CHAOS") == "full"
 JOBS = 60 if FULL else 16
 ROUNDS = 3 if FULL else 1  # each round restarts the API server, then etcd
-
-
-def pid_of(component: str) -> int:
-    return int((STATE / "pids" / f"{component}.pid").read_text())
-
-
-def kill(component: str) -> None:
-    """SIGKILL, and wait until it is gone: `up` must not find it still running."""
-    pid = pid_of(component)
-    os.kill(pid, signal.SIGKILL)
-
-    def gone() -> bool:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-        except (FileNotFoundError, IndexError):
-            return True
-        return state == "Z"
-
-    wait_for(f"{component} gone", gone, timeout=10, interval=0.1)
-
-
-def bring_up() -> float:
-    """e2e/cluster/up starts what is not running; returns the seconds it took."""
-    started = time.monotonic()
-    proc = subprocess.run([str(ROOT / "e2e/cluster/up")], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return time.monotonic() - started
 
 
 def test_api_server_and_etcd_restarts_lose_and_double_nothing(

@@ -50,6 +50,9 @@ class ObservedPod:
     # metadata.deletionTimestamp: when the kubelet must have stopped the pod
     # (the delete request's time plus its grace period).
     deletion_deadline: datetime | None = None
+    # Why it was disrupted, from the DisruptionTarget condition or the pod's own
+    # status (eviction): "DeletionByTaintManager: Taint manager: deleting ...".
+    disruption: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -179,6 +182,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         or _has_true_condition(status, "DisruptionTarget"),
         has_finalizer=POD_FINALIZER in as_list_or_tuple(metadata.get("finalizers")),
         deletion_deadline=parse_time(metadata.get("deletionTimestamp")),
+        disruption=_disruption(status, pod_reason),
     )
 
 
@@ -211,6 +215,21 @@ def _main_container_name(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -
         name = as_mapping(containers[0]).get("name")
         return name if isinstance(name, str) else None
     return None
+
+
+def _disruption(status: Mapping[str, Any], pod_reason: str | None) -> str | None:
+    for condition in as_list_or_tuple(status.get("conditions")):
+        condition = as_mapping(condition)
+        if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
+            return _reason_and_message(condition.get("reason"), condition.get("message"))
+    if pod_reason in DISRUPTION_REASONS:
+        return _reason_and_message(pod_reason, status.get("message"))
+    return None
+
+
+def _reason_and_message(reason: Any, message: Any) -> str:
+    parts = [str(part) for part in (reason, message) if isinstance(part, str) and part]
+    return ": ".join(parts) or "DisruptionTarget"
 
 
 def _has_true_condition(status: Mapping[str, Any], condition_type: str) -> bool:

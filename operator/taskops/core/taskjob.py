@@ -853,6 +853,10 @@ def _exit_message(pod: ObservedPod) -> str:
     text = ", ".join(parts) or f"pod {pod.phase}"
     if pod.termination_message and pod.phase != "Succeeded":
         text += ": " + truncate_utf8(pod.termination_message.strip(), _ATTEMPT_MESSAGE_MAX_BYTES)
+    if pod.disruption and pod.phase != "Succeeded":
+        # Why someone else stopped it (an eviction, a lost node): what the
+        # user reads first, so it leads.
+        text = truncate_utf8(f"disrupted ({pod.disruption}); {text}", _ATTEMPT_MESSAGE_MAX_BYTES)
     return text
 
 
