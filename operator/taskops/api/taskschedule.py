@@ -126,9 +126,11 @@ class TaskScheduleSpec(ApiModel):
         default="UTC",
         min_length=1,
         max_length=MAX_TIME_ZONE_LENGTH,
-        description="IANA time zone name; cron fields match the wall-clock time there. A "
-        "local time skipped by a DST change fires once at the next valid instant; a "
-        "repeated local time fires once.",
+        description="IANA time zone name; cron fields match the wall-clock time there. At "
+        "DST changes (Vixie cron's rule): a wildcard minute or hour (* or */n), and "
+        "@hourly, follow elapsed time (both passes of a repeated hour, nothing in a gap); "
+        "fixed minutes and hours fire once per local time (a time in a gap at the end "
+        "of the gap, a repeated time at its first pass).",
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel_rule(f"self.matches({cel_string(TIME_ZONE_SHAPE)})", TIME_ZONE_SHAPE_MESSAGE)
