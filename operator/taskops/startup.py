@@ -11,7 +11,9 @@ does not exist, instead of running for ever watching nothing).
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,6 +27,10 @@ from taskops.api.taskjob import GROUP, VERSION
 from taskops.settings import Settings
 
 T = TypeVar("T")
+
+#: The oldest Kubernetes the operator runs against: spec.shutdown.drain.sleepSeconds
+#: becomes the `sleep` preStop action, on by default from 1.30 (1.29 refuses the pod).
+MINIMUM_KUBERNETES = (1, 30)
 
 #: What the operator lists at startup, as `kubectl auth can-i` names it.
 WATCHED_PLURALS = ("taskjobs", "taskschedules")
@@ -77,9 +83,32 @@ def check_access(api: k8s.ApiClient, settings: Settings) -> None:
                            f"{getattr(err, 'reason', None) or err}") from err
 
 
+def version_error(version: dict[str, Any]) -> str | None:
+    """Why the API server's /version is too old for the operator, or None.
+
+    Providers append to the minor version ("29+" on GKE and EKS); a version
+    that cannot be read is let through rather than refused on a guess.
+    """
+    major = re.match(r"\d+", str(version.get("major", "")))
+    minor = re.match(r"\d+", str(version.get("minor", "")))
+    if major is None or minor is None:
+        return None
+    found = (int(major.group()), int(minor.group()))
+    if found >= MINIMUM_KUBERNETES:
+        return None
+    want = ".".join(map(str, MINIMUM_KUBERNETES))
+    return (f"the API server is Kubernetes {version.get('gitVersion') or '.'.join(map(str, found))}"
+            f"; taskops needs {want} or later (spec.shutdown.drain.sleepSeconds is the sleep "
+            "preStop action, on by default from 1.30)")
+
+
 def _check_access(api: k8s.ApiClient, settings: Settings) -> None:
     core: Any = k8s.CoreV1Api(api)
     custom: Any = k8s.CustomObjectsApi(api)
+    version: Any = k8s.VersionApi(api).get_code(_preload_content=False)
+    too_old = version_error(json.loads(version.data))
+    if too_old is not None:
+        raise StartupError(too_old)
     for namespace in settings.namespaces:
         try:
             core.read_namespace(namespace, _preload_content=False).read()
