@@ -1,0 +1,3 @@
+from taskops.cli.main import main
+
+main()

@@ -1,0 +1,187 @@
+"""`logs`: the logs of every attempt of a TaskJob, each line prefixed `[index/attempt]`,
+oldest first; for an attempt whose pod is gone, the message its status recorded."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from taskops.cli.cluster import TASKJOBS, Cluster, Target, kube_options
+from taskops.cli.errors import CliError
+from taskops.core.labels import ANNOTATION_MAIN_CONTAINER, LABEL_ATTEMPT, LABEL_INDEX
+from taskops.core.labels import LABEL_TASKJOB_UID as LABEL_UID
+from taskops.core.observed import EPOCH, parse_time
+
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt: its pod if kept, else the record on the TaskJob's status."""
+
+    index: int
+    attempt: int
+    pod: str
+    container: str | None  # the main container, when the pod is kept
+    started: bool  # the pod's main container has started (it has a log)
+    waiting_reason: str | None
+    record: Mapping[str, Any] | None
+    kept: bool
+    created: float  # for the order: the pod's creation, else the attempt's start
+
+    @property
+    def prefix(self) -> str:
+        return f"[{self.index}/{self.attempt}]"
+
+
+def attempts_of(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> list[Attempt]:
+    """Every attempt of `job`, oldest first: its kept pods and the status records of
+    the attempts whose pod is gone."""
+    records = {(int(r.get("index", 0)), int(r.get("attempt", 0))): r
+               for r in (job.get("status") or {}).get("attempts") or []}
+    found: dict[tuple[int, int], Attempt] = {}
+    for pod in pods:
+        metadata = pod.get("metadata") or {}
+        labels = metadata.get("labels") or {}
+        try:
+            key = (int(labels[LABEL_INDEX]), int(labels[LABEL_ATTEMPT]))
+        except (KeyError, ValueError):
+            continue
+        containers = (pod.get("spec") or {}).get("containers") or [{}]
+        main = (metadata.get("annotations") or {}).get(ANNOTATION_MAIN_CONTAINER) \
+            or containers[0].get("name")
+        state: Mapping[str, Any] = {}
+        for container_status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if container_status.get("name") == main:
+                state = container_status.get("state") or {}
+        waiting = state.get("waiting") or {}
+        created = parse_time(metadata.get("creationTimestamp")) or EPOCH
+        found[key] = Attempt(key[0], key[1], str(metadata.get("name", "")), main,
+                             "running" in state or "terminated" in state,
+                             waiting.get("reason") or (pod.get("status") or {}).get("phase"),
+                             records.get(key), True, created.timestamp())
+    for key, record in records.items():
+        if key not in found:
+            started = parse_time(record.get("startTime")) or EPOCH
+            found[key] = Attempt(key[0], key[1], str(record.get("pod", "")), None, False,
+                                 None, record, False, started.timestamp())
+    return sorted(found.values(), key=lambda a: (a.created, a.index, a.attempt))
+
+
+def gone_lines(attempt: Attempt) -> list[str]:
+    """For an attempt whose pod is gone: said so, then the message on its record."""
+    record = attempt.record or {}
+    outcome = ", ".join(str(part) for part in (
+        record.get("reason"), None if record.get("exitCode") is None
+        else f"exit code {record['exitCode']}") if part)
+    head = f"{attempt.prefix} pod {attempt.pod} is gone" + (f" ({outcome})" if outcome else "")
+    message = str(record.get("message") or "")
+    if not message:
+        return [head + "; no message was recorded"]
+    return [head + "; the message recorded on the status:",
+            *(f"{attempt.prefix} {line}" for line in message.splitlines())]
+
+
+def prefixed(attempt: Attempt, text: str) -> list[str]:
+    return [f"{attempt.prefix} {line}" for line in text.splitlines()]
+
+
+def select(attempts: list[Attempt], index: int | None, number: int | None) -> list[Attempt]:
+    return [a for a in attempts
+            if (index is None or a.index == index) and (number is None or a.attempt == number)]
+
+
+def _pods(cluster: Cluster, job: Mapping[str, Any]) -> list[dict[str, Any]]:
+    uid = (job.get("metadata") or {}).get("uid")
+    return cluster.pods(f"{LABEL_UID}={uid}")
+
+
+def print_logs(cluster: Cluster, attempts: list[Attempt], echo: Callable[[str], None]) -> None:
+    for attempt in attempts:
+        if not attempt.kept:
+            for line in gone_lines(attempt):
+                echo(line)
+        elif not attempt.started:
+            echo(f"{attempt.prefix} pod {attempt.pod} has not started yet "
+                 f"({attempt.waiting_reason or 'Pending'})")
+        else:
+            for line in prefixed(attempt, cluster.pod_log(attempt.pod, attempt.container)):
+                echo(line)
+
+
+def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | None,
+                echo: Callable[[str], None]) -> None:
+    """Stream every attempt's log as it starts, until the job has finished (or is
+    gone) and every stream has ended."""
+    lock = threading.Lock()
+    handled: set[tuple[int, int]] = set()
+    streams: list[threading.Thread] = []
+
+    def say(line: str) -> None:
+        with lock:
+            echo(line)
+
+    def stream(attempt: Attempt) -> None:
+        for line in cluster.follow_log(attempt.pod, attempt.container):
+            say(f"{attempt.prefix} {line}")
+
+    while True:
+        job = cluster.get(TASKJOBS, name)
+        finished = job is None or (job.get("status") or {}).get("phase") in (
+            "Succeeded", "Failed")
+        if job is not None:
+            for attempt in select(attempts_of(job, _pods(cluster, job)), index, number):
+                key = (attempt.index, attempt.attempt)
+                if key in handled:
+                    continue
+                if not attempt.kept:
+                    handled.add(key)
+                    for line in gone_lines(attempt):
+                        say(line)
+                elif attempt.started:
+                    handled.add(key)
+                    thread = threading.Thread(target=stream, args=(attempt,), daemon=True)
+                    thread.start()
+                    streams.append(thread)
+        if finished and not any(thread.is_alive() for thread in streams):
+            return
+        time.sleep(POLL_SECONDS)
+
+
+@click.command("logs")
+@click.argument("name")
+@click.option("-f", "--follow", is_flag=True,
+              help="Follow running attempts and pick up new ones as they start; end when "
+                   "the job has finished.")
+@click.option("--index", type=click.IntRange(0), default=None,
+              help="Only this completion index.")
+@click.option("--attempt", "number", type=click.IntRange(0), default=None,
+              help="Only this attempt (0-based, as TASK_ATTEMPT).")
+@kube_options()
+def logs_command(target: Target, name: str, follow: bool, index: int | None,
+                 number: int | None) -> None:
+    """The logs of every attempt of a TaskJob, each line prefixed [index/attempt],
+    oldest first. For an attempt whose pod is gone, the message recorded on the
+    status instead (the log's tail for a failed attempt), and said so.
+
+    \b
+    Examples:
+      kubectl taskops logs flaky
+      kubectl taskops logs shards --index 2 --attempt 0
+      kubectl taskops logs etl -f
+    """
+    cluster = Cluster(target)
+    job = cluster.require(TASKJOBS, name)
+    if follow:
+        follow_logs(cluster, name, index, number, click.echo)
+        return
+    attempts = select(attempts_of(job, _pods(cluster, job)), index, number)
+    if not attempts:
+        which = "" if index is None and number is None else " matching --index/--attempt"
+        raise CliError(f"taskjob/{name} has no attempts{which} yet")
+    print_logs(cluster, attempts, click.echo)
