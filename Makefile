@@ -4,7 +4,7 @@
 PY ?= .venv/bin/python
 PYTEST_E2E_ARGS ?=
 
-.PHONY: test unit lint helm e2e chaos venv crds cluster-up cluster-down cluster-status e2e-kind demo \
+.PHONY: test unit lint helm promtool e2e chaos venv crds cluster-up cluster-down cluster-status e2e-kind demo \
 	bench bench-smoke bench-report
 
 venv: .venv/.installed
@@ -25,8 +25,11 @@ lint: venv
 # (a minute or two, once; cached under ~/.cache/taskops), nothing else.
 helm:
 	e2e/cluster/build helm
+# The alert rules' tests (tests/test_monitoring.py) run the pinned promtool, built the same way.
+promtool:
+	e2e/cluster/build promtool
 
-unit: venv lint helm
+unit: venv lint helm promtool
 	$(PY) -m pytest tests -q
 
 e2e: venv

@@ -5,11 +5,14 @@
   ``taskops`` in namespace ``taskops-system``), preceded by that Namespace,
   labelled to enforce the ``restricted`` Pod Security Standard. The CRDs stay
   in ``crds/`` (``kubectl apply -f crds/`` first, as with Helm).
+- ``deploy/grafana-dashboard.json``: the Grafana dashboard for users without
+  Helm, a copy of ``charts/taskops/dashboards/taskops.json`` (the chart's
+  ConfigMap reads that file).
 - The values table of ``docs/install.md``, between its ``values-table`` markers:
   one row per key of ``values.yaml``, typed and described by
   ``values.schema.json``.
 
-    deploy/render           # rewrite both
+    deploy/render           # rewrite them
     deploy/render --check   # exit 1 naming what is stale (tests/test_chart.py does the same)
 """
 
@@ -30,6 +33,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "taskops"
 MANIFESTS = ROOT / "deploy" / "taskops.yaml"
+DASHBOARD_SOURCE = CHART / "dashboards" / "taskops.json"
+DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"
 DOCS = ROOT / "docs" / "install.md"
 README = ROOT / "README.md"
 RELEASE = "taskops"
@@ -132,7 +137,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only report stale files")
     args = parser.parse_args()
-    wanted = {MANIFESTS: render_manifests(), DOCS: docs_with_table(DOCS.read_text()),
+    wanted = {MANIFESTS: render_manifests(), DASHBOARD: DASHBOARD_SOURCE.read_text(),
+              DOCS: docs_with_table(DOCS.read_text()),
               README: docs_with_table(README.read_text())}
     stale = [path for path, text in wanted.items()
              if not path.exists() or path.read_text() != text]
