@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import click
 from kubernetes import client as k8s
@@ -25,8 +25,9 @@ from taskops.kube.client import KubeClient, Rejected, TimedApiClient
 TASKJOBS = "taskjobs"
 TASKSCHEDULES = "taskschedules"
 
-#: The read timeout of a followed log stream: none, it may be quiet for long.
-_FOLLOW_TIMEOUT = (5.0, None)
+#: (connect, read) seconds of a followed log stream: a task may be quiet for long
+#: (the client refuses an unbounded read timeout).
+_FOLLOW_TIMEOUT = (5.0, 86400.0)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ class Cluster:
         try:
             response: Any = self.kube.core.read_namespaced_pod_log(
                 pod, namespace or self.namespace, container=container, follow=True,
-                _preload_content=False, _request_timeout=cast(Any, _FOLLOW_TIMEOUT))
+                _preload_content=False, _request_timeout=_FOLLOW_TIMEOUT)
         except ApiException as err:
             if err.status in (400, 404):
                 return

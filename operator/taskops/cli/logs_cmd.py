@@ -121,14 +121,21 @@ def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | No
     lock = threading.Lock()
     handled: set[tuple[int, int]] = set()
     streams: list[threading.Thread] = []
+    failed: list[str] = []
 
     def say(line: str) -> None:
         with lock:
             echo(line)
 
     def stream(attempt: Attempt) -> None:
-        for line in cluster.follow_log(attempt.pod, attempt.container):
-            say(f"{attempt.prefix} {line}")
+        try:
+            for line in cluster.follow_log(attempt.pod, attempt.container):
+                say(f"{attempt.prefix} {line}")
+        except Exception as err:  # a thread's error would otherwise vanish
+            with lock:
+                failed.append(attempt.pod)
+                click.echo(f"error: {attempt.prefix} following pod {attempt.pod}: {err}",
+                           err=True)
 
     while True:
         job = cluster.get(TASKJOBS, name)
@@ -149,6 +156,8 @@ def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | No
                     thread.start()
                     streams.append(thread)
         if finished and not any(thread.is_alive() for thread in streams):
+            if failed:
+                raise CliError(f"could not follow the log of {', '.join(failed)}")
             return
         time.sleep(POLL_SECONDS)
 

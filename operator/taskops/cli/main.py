@@ -12,8 +12,10 @@ from taskops.cli.backfill_cmd import backfill_command
 from taskops.cli.errors import EXIT_ERROR, CliError
 from taskops.cli.logs_cmd import logs_command
 from taskops.cli.next_cmd import next_command
+from taskops.cli.queue_cmd import queue_command
 from taskops.cli.run_cmd import run_command
 from taskops.cli.status_cmd import status_command
+from taskops.cli.tree_cmd import tree_command
 from taskops.cli.trigger_cmd import trigger_command
 from taskops.cli.wait_cmd import wait_command
 
@@ -59,6 +61,8 @@ cli.add_command(run_command)
 cli.add_command(wait_command)
 cli.add_command(status_command)
 cli.add_command(logs_command)
+cli.add_command(queue_command)
+cli.add_command(tree_command)
 cli.add_command(trigger_command)
 cli.add_command(next_command)
 cli.add_command(backfill_command)
