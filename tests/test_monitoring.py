@@ -28,7 +28,7 @@ from test_chart import CHART, KUBE, ROOT, one, render, render_error, render_modu
 
 DOCS = ROOT / "docs" / "alerts.md"
 PROMTOOL_TESTS = ROOT / "tests" / "promtool"
-#: The alerts issue 12 asks for, and the two that were there before.
+#: The chart's alerts, each with its section in docs/alerts.md.
 ALERTS = {"TaskopsOperatorDown", "TaskopsNoLeader", "TaskopsReconcileErrors",
           "TaskopsTaskJobFailureRatioHigh", "TaskopsSchedulesLate", "TaskopsScheduleRunsMissed",
           "TaskopsQueueWaitHigh"}
