@@ -17,6 +17,9 @@ from operator_process import ROOT, OperatorProcess
 from test_taskjob import taskjob, ts, wait_phase
 from test_taskschedule import runs, sched_status, schedule
 
+#: What a person saw, for the docs' recorded output (as the schedule tests' lateness log).
+TRANSCRIPT = Path("/tmp/taskops-cli-transcript.txt")
+
 _SCRIPT = Path(sys.executable).parent / "kubectl-taskops"
 CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "taskops.cli"]
 
@@ -30,6 +33,11 @@ def cli(k: Kubectl, ns: str, verb: str, *args: str,
         timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv(k, ns, verb, *args), capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
+
+
+def record(command: str, proc: subprocess.CompletedProcess[str]) -> None:
+    with TRANSCRIPT.open("a") as out:
+        out.write(f"$ kubectl taskops {command}\n{proc.stdout}{proc.stderr}\n")
 
 
 def shown(proc: subprocess.CompletedProcess[str]) -> str:
@@ -106,7 +114,10 @@ def test_logs_show_the_failed_attempt_and_the_succeeding_one_prefixed(
                "--backoff", "1s", "--wait", "--",
                "sh", "-c", 'echo "attempt $TASK_ATTEMPT starts"; [ "$TASK_ATTEMPT" -ge 1 ]')
     assert proc.returncode == 0, shown(proc)
+    record("run flaky --image busybox:1.35 --retries 2 --backoff 1s --wait -- sh -c '...'",
+           proc)
     logs = cli(k, namespace, "logs", "flaky")
+    record("logs flaky", logs)
     assert logs.returncode == 0, shown(logs)
     assert logs.stdout == "[0/0] attempt 0 starts\n[0/1] attempt 1 starts\n"
     only = cli(k, namespace, "logs", "flaky", "--attempt", "0")
@@ -118,6 +129,7 @@ def test_logs_show_the_failed_attempt_and_the_succeeding_one_prefixed(
 
     status = cli(k, namespace, "status", "flaky")
     assert status.returncode == 0, shown(status)
+    record("status flaky", status)
     text = status.stdout
     assert "Phase:      Succeeded (CompletionsReached)" in text, text
     assert "1/1 succeeded (NonIndexed), 0 active, 1 failed, 2 attempts" in text, text

@@ -97,3 +97,18 @@ def test_help_has_an_example() -> None:
     code, out, _ = run("next", "--help")
     assert code == 0
     assert "kubectl taskops next --schedule '30 1 * * *' --time-zone America/New_York" in out
+
+
+def test_wide_table_of_a_schedule_names_each_run_and_its_jittered_start() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from taskops.cli.next_cmd import Run, render_table, upcoming
+
+    after = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    times = upcoming("@hourly", "UTC", after, after, 2)
+    runs = [Run(f"nightly-{int(t.instant.timestamp())}", t.instant + timedelta(seconds=s))
+            for t, s in zip(times, (0, 42), strict=True)]
+    assert render_table(times, "UTC", runs) == (
+        "UTC                    RUN                  START                  NOTE\n"
+        "2026-12-01T11:00:00Z   nightly-1796122800\n"
+        "2026-12-01T12:00:00Z   nightly-1796126400   2026-12-01T12:00:42Z")
