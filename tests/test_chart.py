@@ -114,7 +114,7 @@ def test_lint_is_clean() -> None:
 def test_chart_image_and_versions_follow_the_project() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["version"] == chart["appVersion"] == pyproject_version()
-    assert chart["kubeVersion"] == ">=1.29.0-0"
+    assert chart["kubeVersion"] == ">=1.30.0-0"
     recipe = image_recipe()
     c = container(render())
     # What e2e/image/build tags and imports is what the chart runs by default.
@@ -246,16 +246,15 @@ def test_grace_period_covers_the_prestop_and_the_drain() -> None:
     assert "must be at least" in render_error("terminationGracePeriodSeconds=10")
 
 
-def test_prestop_uses_the_sleep_action_where_the_cluster_has_it() -> None:
-    def pre_stop(kube: str) -> dict[str, Any]:
-        hook: dict[str, Any] = container(render(kube=kube))["lifecycle"]["preStop"]
-        return hook
-
-    assert pre_stop("1.30.0") == {"sleep": {"seconds": 2}}
-    # 1.29: the sleep action is alpha and off; the image's Python sleeps (no shell needed).
-    assert pre_stop("1.29.0") == {"exec": {"command": [
-        "/opt/taskops/bin/python", "-c", "import time; time.sleep(2)"]}}
+def test_prestop_uses_the_sleep_action_and_older_clusters_are_refused() -> None:
+    hook = container(render(kube="1.30.0"))["lifecycle"]["preStop"]
+    assert hook == {"sleep": {"seconds": 2}}
     assert "lifecycle" not in container(render("preStopSleepSeconds=0"))
+    # 1.29 has the sleep action off, for the operator's pod and for TaskJobs'
+    # drains alike: the chart refuses it, as the operator does at startup.
+    proc = run_helm("template", "rel", str(CHART), "-n", "ops", "--kube-version", "1.29.9")
+    assert proc.returncode != 0
+    assert "incompatible with Kubernetes v1.29.9" in proc.stderr, proc.stderr
 
 
 def test_metrics_service_selects_the_operator_pods() -> None:
