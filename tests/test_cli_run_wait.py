@@ -155,3 +155,36 @@ def test_follow_times_out_on_its_clock() -> None:
     final, timed_out = follow([Watched("hello")], lambda _: job("Running"), 3.0,
                               lambda _: None, clock=lambda: now[0], sleep=sleep)
     assert timed_out and final[0].verdict is None and now[0] == 3.0
+
+
+def test_follow_keeps_waiting_through_an_unreachable_api_server(capsys: Any) -> None:
+    from taskops.cli.errors import CliError
+
+    answers: list[Any] = [job("Running"), CliError("cannot reach the API server: refused",
+                                                   transient=True), job("Failed")]
+
+    def read(name: str) -> dict[str, Any] | None:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    final, timed_out = follow([Watched("hello")], read, None, PlainDisplay(),
+                              sleep=lambda _: None)
+    assert (timed_out, final[0].verdict) == (False, "Failed")
+    assert capsys.readouterr().out == (
+        "hello   Running   0/2 succeeded\n"
+        "(retrying: cannot reach the API server: refused)\n"
+        "hello   Failed   0/2 succeeded\n")
+
+
+def test_follow_stops_at_an_error_that_will_not_pass() -> None:
+    import pytest
+
+    from taskops.cli.errors import CliError
+
+    def read(name: str) -> dict[str, Any] | None:
+        raise CliError("from server (Forbidden): no")
+
+    with pytest.raises(CliError, match="Forbidden"):
+        follow([Watched("hello")], read, None, lambda _: None, sleep=lambda _: None)

@@ -179,7 +179,7 @@ class Cluster:
                 return ""
             raise _api_error(err) from err
         except HTTPError as err:
-            raise CliError(f"cannot reach the API server: {err}") from err
+            raise CliError(f"cannot reach the API server: {err}", transient=True) from err
         return bytes(response.data).decode("utf-8", errors="replace")
 
     def follow_log(self, pod: str, container: str | None,
@@ -212,7 +212,7 @@ class Cluster:
         except ApiException as err:
             raise _api_error(err) from err
         except HTTPError as err:
-            raise CliError(f"cannot reach the API server: {err}") from err
+            raise CliError(f"cannot reach the API server: {err}", transient=True) from err
 
 
 def _api_error(err: ApiException) -> CliError:
@@ -224,4 +224,5 @@ def _api_error(err: ApiException) -> CliError:
         body = {}
     message = body.get("message") or err.reason or str(err)
     reason = body.get("reason") or err.reason or "Error"
-    return CliError(f"from server ({reason}): {message}")
+    transient = err.status is not None and (err.status == 429 or err.status >= 500)
+    return CliError(f"from server ({reason}): {message}", transient=transient)

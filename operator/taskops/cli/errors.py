@@ -20,9 +20,17 @@ unreachable). kubectl exits 1 for those; taskops keeps 1-3 for the verdicts of
 
 
 class CliError(click.ClickException):
-    """An error printed on stderr as ``error: <message>``; exit EXIT_ERROR."""
+    """An error printed on stderr as ``error: <message>``; exit EXIT_ERROR.
+
+    ``transient``: the API server was unreachable or answered 429/5xx, so the same
+    request may succeed later (a verb that follows objects keeps trying).
+    """
 
     exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
     def format_message(self) -> str:
         return self.message

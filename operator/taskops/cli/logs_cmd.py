@@ -138,11 +138,19 @@ def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | No
                            err=True)
 
     while True:
-        job = cluster.get(TASKJOBS, name)
+        try:
+            job = cluster.get(TASKJOBS, name)
+            attempts = [] if job is None else select(
+                attempts_of(job, _pods(cluster, job)), index, number)
+        except CliError as err:
+            if not err.transient:
+                raise
+            time.sleep(POLL_SECONDS)  # an API server restart must not end -f
+            continue
         finished = job is None or (job.get("status") or {}).get("phase") in (
             "Succeeded", "Failed")
         if job is not None:
-            for attempt in select(attempts_of(job, _pods(cluster, job)), index, number):
+            for attempt in attempts:
                 key = (attempt.index, attempt.attempt)
                 if key in handled:
                     continue

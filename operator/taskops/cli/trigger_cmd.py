@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import click
 
 from taskops.cli.cluster import TASKJOBS, TASKSCHEDULES, Cluster, Target, kube_options
+from taskops.cli.errors import CliError
 from taskops.cli.progress import Watched
 from taskops.cli.wait_cmd import POLL_SECONDS, wait_and_report
 from taskops.core.labels import ANNOTATION_TRIGGER
@@ -48,7 +49,14 @@ def trigger_command(target: Target, schedule_name: str, wait: bool) -> None:
     if not wait:
         return
     # The operator creates the run; until then there is nothing to follow.
-    while (created := cluster.get(TASKJOBS, name)) is None:
-        time.sleep(POLL_SECONDS)
+    created = None
+    while created is None:
+        try:
+            created = cluster.get(TASKJOBS, name)
+        except CliError as err:
+            if not err.transient:
+                raise
+        if created is None:
+            time.sleep(POLL_SECONDS)
     uid = str((created.get("metadata") or {}).get("uid", "")) or None
     sys.exit(wait_and_report(cluster, [Watched(name, uid)], None))

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.text import Text
 
 from taskops.cli.cluster import TASKJOBS, Cluster, Target, kube_options
+from taskops.cli.errors import CliError
 from taskops.cli.progress import Watched, exit_code, job_line, verdict_lines
 from taskops.cli.render import human_duration, parse_duration
 
@@ -31,8 +32,22 @@ def follow(jobs: Sequence[Watched], read: Reader, timeout: float | None,
     deadline = None if timeout is None else clock() + timeout
     current = list(jobs)
     while True:
-        current = [job if job.verdict else job.observe(read(job.name)) for job in current]
-        show([job_line(job) for job in current])
+        problem: str | None = None
+        observed = []
+        for job in current:
+            if job.verdict is None:
+                try:
+                    job = job.observe(read(job.name))
+                except CliError as err:
+                    if not err.transient:
+                        raise
+                    # An API server restart must not end a long wait: keep the last
+                    # state and try again (only --timeout ends the wait).
+                    problem = err.message
+            observed.append(job)
+        current = observed
+        show([job_line(job) for job in current]
+             + ([f"(retrying: {problem})"] if problem else []))
         if all(job.verdict for job in current):
             return current, False
         if deadline is not None and clock() >= deadline:
@@ -52,6 +67,8 @@ class PlainDisplay:
             if self.last.get(position) != line:
                 click.echo(line)
                 self.last[position] = line
+        for position in [p for p in self.last if p >= len(lines)]:
+            del self.last[position]
 
 
 def wait_and_report(cluster: Cluster, jobs: Sequence[Watched], timeout: int | None) -> int:
