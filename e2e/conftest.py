@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -163,10 +164,20 @@ def operator_factory(kubeconfig: str, crds: None, namespace: str,
 
     yield make
     k = Kubectl(kubeconfig=kubeconfig, binary=kubectl_binary())
+    kinds = "taskschedules.taskops.dev,taskjobs.taskops.dev"
     for _, namespaces in made:
         for ns in namespaces:
-            k.run("delete", "taskschedules.taskops.dev,taskjobs.taskops.dev", "--all", "-n", ns,
-                  "--wait=true", "--timeout=60s", check=False, timeout=90)
+            # Requests first, then one wait: kubectl deletes one object at a time,
+            # and 300 of them after a full-size chaos run outlasted a single
+            # 90 s call (an ERROR at teardown). What is left is the namespace
+            # fixture's to clear.
+            k.run("delete", kinds, "--all", "-n", ns, "--wait=false", check=False, timeout=300)
+    deadline = time.monotonic() + 90
+    for _, namespaces in made:
+        for ns in namespaces:
+            while time.monotonic() < deadline and k.run(
+                    "get", kinds, "-n", ns, "-o", "name", check=False).stdout.strip():
+                time.sleep(1)
     for op, _ in made:
         op.stop()
     rep = getattr(request.node, "rep_call", None)

@@ -51,6 +51,7 @@ def slope_per_hour(samples: list[tuple[float, float]]) -> float:
         / denominator * 3600
 
 
+@pytest.mark.timeout(SECONDS + 600)  # the hour itself, past the suite's 600 s
 def test_an_hour_of_steady_load_leaks_nothing_and_accounts_for_every_run(
         k: Kubectl, namespace: str,
         operator_factory: Callable[..., OperatorProcess]) -> None:
