@@ -12,6 +12,7 @@ import click
 import yaml
 
 from taskops.cli.errors import CliError
+from taskops.core.job_status import format_duration
 from taskops.core.observed import as_utc, format_time, parse_time
 
 OUTPUT_FORMATS = ("json", "yaml", "wide")
@@ -58,18 +59,9 @@ def parse_instant(text: str, flag: str) -> datetime:
 
 
 def human_duration(seconds: float) -> str:
-    """A short duration as kubectl prints ages: `45s`, `3m12s`, `2h5m`, `3d4h`."""
-    total = max(int(seconds), 0)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-    return f"{secs}s"
+    """A short duration as kubectl prints ages: `45s`, `3m12s`, `2h5m`, `3d4h`
+    (the status messages' own format)."""
+    return format_duration(timedelta(seconds=max(seconds, 0)))
 
 
 def time_and_age(value: object, now: datetime) -> str:
