@@ -164,6 +164,7 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
     exit_code = terminated.get("exitCode")
     pod_reason = as_non_empty_str(status.get("reason"))
     phase = as_non_empty_str(status.get("phase"))
+    disruption = _disruption(status, pod_reason)
 
     return ObservedPod(
         name=str(metadata.get("name", "")),
@@ -178,11 +179,10 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         termination_message=as_non_empty_str(terminated.get("message")),
         ready=container_status.get("ready") is True,
         deleting=metadata.get("deletionTimestamp") is not None,
-        disrupted=pod_reason in DISRUPTION_REASONS
-        or _has_true_condition(status, "DisruptionTarget"),
+        disrupted=disruption is not None,
         has_finalizer=POD_FINALIZER in as_list_or_tuple(metadata.get("finalizers")),
         deletion_deadline=parse_time(metadata.get("deletionTimestamp")),
-        disruption=_disruption(status, pod_reason),
+        disruption=disruption,
     )
 
 
@@ -230,13 +230,6 @@ def _disruption(status: Mapping[str, Any], pod_reason: str | None) -> str | None
 def _reason_and_message(reason: Any, message: Any) -> str:
     parts = [str(part) for part in (reason, message) if isinstance(part, str) and part]
     return ": ".join(parts) or "DisruptionTarget"
-
-
-def _has_true_condition(status: Mapping[str, Any], condition_type: str) -> bool:
-    return any(
-        as_mapping(c).get("type") == condition_type and as_mapping(c).get("status") == "True"
-        for c in as_list_or_tuple(status.get("conditions"))
-    )
 
 
 def _plain(value: Any) -> Any:
