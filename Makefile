@@ -5,6 +5,7 @@ PY ?= .venv/bin/python
 PYTEST_E2E_ARGS ?=
 
 .PHONY: test unit lint helm promtool e2e chaos venv crds cluster-up cluster-down cluster-status e2e-kind demo \
+	engine-up engine-down image image-test \
 	bench bench-smoke bench-report
 
 venv: .venv/.installed
@@ -59,6 +60,21 @@ bench: venv
 	bench/run-all
 bench-report: venv
 	bench/report
+
+# The container engine (podman, state under ~/.cache/taskops/engine) and the
+# operator image from the Dockerfile, built with it (its base debootstrapped).
+engine-up:
+	e2e/engine/up
+engine-down:
+	e2e/engine/down
+image: engine-up
+	e2e/engine/build-image
+# Both recipes of the image built and compared, each started read-only and
+# probed against a throwaway API server (etcd + kube-apiserver of e2e/cluster/build).
+# Root; about 4 minutes warm, cold adds the image builds (about 5 minutes).
+image-test: venv engine-up
+	e2e/cluster/build etcd kube-apiserver kubectl
+	TASKOPS_ENGINE_TESTS=1 $(PY) -m pytest tests/engine -q -p no:cacheprovider
 
 # For users with Docker and kind: the same suite on a kind cluster.
 e2e-kind:

@@ -160,3 +160,19 @@ def test_the_image_is_tagged_with_the_project_version() -> None:
     script = (IMAGE / "build").read_text()
     assert '[ -n "$tag" ] || tag="$IMAGE_REPOSITORY:$version"' in script
     assert recipe()["IMAGE_REPOSITORY"] == "taskops.dev/taskops"
+
+
+def test_the_dockerfiles_base_is_the_same_minbase_built_without_a_pull() -> None:
+    """No registry here: e2e/image/build --base makes the Dockerfile's FROM image with
+    the rootfs function both images start from, under the very tag the Dockerfile
+    names, and e2e/engine/build-image builds with --pull=false (a missing base fails,
+    it is never fetched). tests/engine/test_images.py then compares the built images."""
+    suite = recipe()["DEBIAN_SUITE"]
+    froms = {stage[0].split()[1] for stage in stages()}
+    assert froms == {f"debian:{suite}-slim"}
+    script = (IMAGE / "build").read_text()
+    assert 'dir=$(rootfs base "")' in script
+    assert '--tag "docker.io/library/debian:$DEBIAN_SUITE-slim"' in script
+    engine = (ROOT / "e2e" / "engine" / "build-image").read_text()
+    assert '"$root/e2e/image/build" --base' in engine
+    assert "podman build --pull=false --network=host" in engine

@@ -76,14 +76,16 @@ def main() -> None:
     p.add_argument("--root", action="append", required=True, help="HOST_DIR:IMAGE_PATH")
     p.add_argument("--tag", required=True)
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--entrypoint", required=True, help="the command, words separated by spaces")
+    p.add_argument("--entrypoint", default="", help="the command, words separated by spaces")
+    p.add_argument("--cmd", default="", help="the default arguments, words separated by spaces")
     p.add_argument("--env", action="append", default=[])
     p.add_argument("--user", default="")
     a = p.parse_args()
     roots = [(Path(host), image) for host, image in (r.split(":", 1) for r in a.root)]
     layer = build_layer(roots)
     tmp = a.out.with_suffix(".partial")
-    digest = write_archive(tmp, a.tag, layer, a.entrypoint.split(), [], a.env, a.user)
+    digest = write_archive(tmp, a.tag, layer, a.entrypoint.split(), a.cmd.split(), a.env,
+                           a.user)
     tmp.rename(a.out)
     print(f"{a.tag} {digest} ({len(layer) / 2**20:.0f} MiB layer) -> {a.out}", file=sys.stderr)
 
