@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from taskops.cli.errors import EXIT_DELETED, EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
 from taskops.cli.main import cli
 from taskops.cli.progress import Watched, exit_code, job_line, verdict_lines
-from taskops.cli.wait_cmd import PlainDisplay, follow
+from taskops.cli.wait_cmd import PlainDisplay, Report, follow
 
 
 def job(phase: str | None, uid: str = "u1", deleting: bool = False, **status: Any
@@ -130,61 +130,66 @@ def test_timeout_wins_and_names_the_unfinished_job() -> None:
         "timed out after 5s waiting for taskjob/hello (phase Running)"]
 
 
-def test_follow_reads_until_every_job_has_a_verdict_and_prints_only_changes(
+def scripted(*reports: Report) -> Any:
+    """A starter whose followers have already told these reports (no thread, no cluster)."""
+    def start(position: int, watched: Watched, report: Any) -> None:
+        if position == 0:
+            for each in reports:
+                report(each)
+    return start
+
+
+def test_follow_shows_each_report_until_every_job_has_a_verdict_printing_only_changes(
         capsys: Any) -> None:
-    answers = {"hello": [job("Running"), job("Running"), job("Succeeded", succeeded=2)]}
-    reads: list[str] = []
-
-    def read(name: str) -> dict[str, Any] | None:
-        reads.append(name)
-        return answers[name].pop(0)
-
-    final, timed_out = follow([Watched("hello", "u1")], read, None, PlainDisplay(),
-                              sleep=lambda _: None)
-    assert (timed_out, final[0].verdict, len(reads)) == (False, "Succeeded", 3)
+    hello = Watched("hello", "u1").observe(job("Running"))
+    final, timed_out = follow([hello], scripted(
+        Report(0, hello), Report(0, hello.observe(job("Succeeded", succeeded=2)))),
+        None, PlainDisplay())
+    assert (timed_out, final[0].verdict) == (False, "Succeeded")
     assert capsys.readouterr().out == ("hello   Running   0/2 succeeded\n"
                                        "hello   Succeeded   2/2 succeeded\n")
 
 
-def test_follow_times_out_on_its_clock() -> None:
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    final, timed_out = follow([Watched("hello")], lambda _: job("Running"), 3.0,
-                              lambda _: None, clock=lambda: now[0], sleep=sleep)
-    assert timed_out and final[0].verdict is None and now[0] == 3.0
+def test_follow_times_out_when_no_report_gives_a_verdict() -> None:
+    hello = Watched("hello").observe(job("Running"))
+    final, timed_out = follow([hello], scripted(Report(0, hello)), 0.2, lambda _: None)
+    assert timed_out and final[0].verdict is None
 
 
-def test_follow_keeps_waiting_through_an_unreachable_api_server(capsys: Any) -> None:
-    from taskops.cli.errors import CliError
+def test_follow_starts_no_follower_for_a_job_finished_already() -> None:
+    started: list[str] = []
+    done = Watched("done").observe(job("Succeeded"))
+    final, timed_out = follow([done], lambda _p, w, _r: started.append(w.name), None,
+                              lambda _: None)
+    assert (started, timed_out, final[0].verdict) == ([], False, "Succeeded")
 
-    answers: list[Any] = [job("Running"), CliError("cannot reach the API server: refused",
-                                                   transient=True), job("Failed")]
 
-    def read(name: str) -> dict[str, Any] | None:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer  # type: ignore[no-any-return]
+def test_follow_shows_a_problem_until_the_follower_reaches_the_server_again(
+        capsys: Any) -> None:
+    hello = Watched("hello").observe(job("Running"))
+    plain = PlainDisplay()
+    shown: list[list[str]] = []
 
-    final, timed_out = follow([Watched("hello")], read, None, PlainDisplay(),
-                              sleep=lambda _: None)
-    assert (timed_out, final[0].verdict) == (False, "Failed")
+    def show(lines: list[str]) -> None:
+        shown.append(lines)
+        plain(lines)
+
+    follow([hello], scripted(
+        Report(0, hello, problem="cannot reach the API server: refused"),
+        Report(0, hello), Report(0, hello.observe(job("Failed")))), None, show)
+    assert shown[-2:] == [["hello   Running   0/2 succeeded"], ["hello   Failed   0/2 succeeded"]]
     assert capsys.readouterr().out == (
         "hello   Running   0/2 succeeded\n"
         "(retrying: cannot reach the API server: refused)\n"
         "hello   Failed   0/2 succeeded\n")
 
 
-def test_follow_stops_at_an_error_that_will_not_pass() -> None:
+def test_follow_raises_the_error_of_a_follower_that_gave_up() -> None:
     import pytest
 
     from taskops.cli.errors import CliError
 
-    def read(name: str) -> dict[str, Any] | None:
-        raise CliError("from server (Forbidden): no")
-
+    hello = Watched("hello").observe(job("Running"))
     with pytest.raises(CliError, match="Forbidden"):
-        follow([Watched("hello")], read, None, lambda _: None, sleep=lambda _: None)
+        follow([hello], scripted(Report(0, hello, fatal=CliError("from server (Forbidden): no"))),
+               None, lambda _: None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from taskops.cli.logs_cmd import attempts_of, gone_lines, prefixed, select
+from taskops.cli.logs_cmd import attempts_of, follow_step, gone_lines, prefixed, select
 from taskops.cli.status_cmd import render_status, why_lines
 
 NOW = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
@@ -108,3 +108,49 @@ def test_attempts_are_oldest_first_kept_pods_and_gone_ones_from_the_status() -> 
         "[0/0] at line 3",
     ]
     assert prefixed(attempts[1], "one\ntwo\n") == ["[0/1] one", "[0/1] two"]
+
+
+# ----------------------------------------------------------------------------- logs -f
+
+
+def test_follow_picks_up_a_new_attempt_once_it_starts_and_goes_on_while_the_job_runs() -> None:
+    job = flaky(phase="Running", attempts=[FAILED_ATTEMPT])
+    waiting = [pod("flaky-0-1-def", 0, 1, "2026-12-01T09:59:00Z",
+                   {"waiting": {"reason": "ContainerCreating"}})]
+    handled = {(0, 0)}
+    step = follow_step(job, attempts_of(job, waiting), handled, streaming=False)
+    assert (step.stream, step.gone, step.unstarted, step.done) == ([], [], [], False)
+    running = [pod("flaky-0-1-def", 0, 1, "2026-12-01T09:59:00Z", {"running": {}})]
+    step = follow_step(job, attempts_of(job, running), handled, streaming=False)
+    assert [a.prefix for a in step.stream] == ["[0/1]"] and not step.done
+
+
+def test_follow_prints_the_record_of_an_attempt_whose_pod_went_before_it_was_followed() -> None:
+    job = flaky(phase="BackingOff", attempts=[FAILED_ATTEMPT])
+    step = follow_step(job, attempts_of(job, []), set(), streaming=False)
+    assert [a.prefix for a in step.gone] == ["[0/0]"] and not step.done
+
+
+def test_follow_ends_when_the_job_finished_and_every_stream_ended() -> None:
+    job = flaky(phase="Succeeded", attempts=[FAILED_ATTEMPT])
+    done = [pod("flaky-0-1-def", 0, 1, "2026-12-01T09:59:00Z", {"terminated": {}})]
+    attempts = attempts_of(job, done)
+    # The last attempt finished before it was seen: it is streamed (whole) first.
+    first = follow_step(job, attempts, {(0, 0)}, streaming=False)
+    assert [a.prefix for a in first.stream] == ["[0/1]"] and not first.done
+    assert not follow_step(job, attempts, {(0, 0), (0, 1)}, streaming=True).done
+    assert follow_step(job, attempts, {(0, 0), (0, 1)}, streaming=False).done
+
+
+def test_follow_ends_when_the_job_is_gone() -> None:
+    assert follow_step(None, [], set(), streaming=False).done
+
+
+def test_follow_says_which_attempt_never_started_when_the_job_finished() -> None:
+    job = flaky(phase="Failed", attempts=[])
+    stuck = [pod("flaky-0-0-abc", 0, 0, "2026-12-01T09:59:00Z",
+                 {"waiting": {"reason": "ImagePullBackOff"}})]
+    step = follow_step(job, attempts_of(job, stuck), set(), streaming=False)
+    assert [(a.prefix, a.waiting_reason) for a in step.unstarted] == [
+        ("[0/0]", "ImagePullBackOff")]
+    assert step.done

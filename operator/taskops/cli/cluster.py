@@ -16,10 +16,12 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+from taskops import kopf_json
 from taskops.api.taskjob import GROUP, VERSION
 from taskops.cli.errors import CliError
+from taskops.cli.watching import QUIET_SECONDS, WATCH_SECONDS
 from taskops.kube.client import KubeClient, Rejected, TimedApiClient
 
 TASKJOBS = "taskjobs"
@@ -126,6 +128,43 @@ class Cluster:
             raise CliError(f'{plural}.{GROUP} "{name}" not found in namespace "{self.namespace}"')
         return body
 
+    def list_one(self, plural: str, name: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The named object (None: not there) and the list's resourceVersion, to
+        watch from: a list of one, so that "gone" has a version too."""
+        response: Any = self._call(lambda: self.kube.custom.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, plural, field_selector=f"metadata.name={name}",
+            _preload_content=False))
+        page: dict[str, Any] = kopf_json.loads(response.data)
+        items = page.get("items") or []
+        version = (page.get("metadata") or {}).get("resourceVersion")
+        return (items[0] if items else None), (str(version) if version else None)
+
+    def watch_one(self, plural: str, name: str,
+                  resource_version: str) -> Iterator[dict[str, Any]]:
+        """The watch events (`{type, object}`) of the named object after
+        `resource_version`, with bookmarks, until the server ends the watch (after
+        WATCH_SECONDS) or nothing came for QUIET_SECONDS; errors as CliErrors."""
+        response: Any = self._call(lambda: self.kube.custom.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, plural, field_selector=f"metadata.name={name}",
+            watch=True, allow_watch_bookmarks=True, resource_version=resource_version,
+            timeout_seconds=WATCH_SECONDS, _preload_content=False,
+            _request_timeout=(5.0, QUIET_SECONDS)))
+        pending = b""
+        try:
+            # One JSON event per line; a chunk may hold several or part of one.
+            for chunk in response.stream(None, decode_content=False):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield kopf_json.loads(line)
+        except ReadTimeoutError:
+            return  # quiet for QUIET_SECONDS: the caller resumes from the last version
+        except HTTPError as err:
+            raise CliError(f"cannot reach the API server: {err}", transient=True) from err
+        finally:
+            response.release_conn()
+
     def list_objects(self, plural: str) -> list[dict[str, Any]]:
         """Every object of the kind in the namespace (all namespaces with -A)."""
         namespace = None if self.all_namespaces else self.namespace
@@ -225,4 +264,5 @@ def _api_error(err: ApiException) -> CliError:
     message = body.get("message") or err.reason or str(err)
     reason = body.get("reason") or err.reason or "Error"
     transient = err.status is not None and (err.status == 429 or err.status >= 500)
-    return CliError(f"from server ({reason}): {message}", transient=transient)
+    return CliError(f"from server ({reason}): {message}", transient=transient,
+                    status=err.status)

@@ -23,14 +23,18 @@ class CliError(click.ClickException):
     """An error printed on stderr as ``error: <message>``; exit EXIT_ERROR.
 
     ``transient``: the API server was unreachable or answered 429/5xx, so the same
-    request may succeed later (a verb that follows objects keeps trying).
+    request may succeed later (a verb that follows objects keeps trying). ``status``:
+    its HTTP status (`wait` polls where a 403 refuses it the watch).
     """
 
     exit_code = EXIT_ERROR
 
-    def __init__(self, message: str, transient: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False,
+                 status: int | None = None) -> None:
         super().__init__(message)
         self.transient = transient
+        #: The HTTP status the API server answered, if it answered.
+        self.status = status
 
     def format_message(self) -> str:
         return self.message

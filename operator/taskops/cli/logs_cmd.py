@@ -114,6 +114,31 @@ def print_logs(cluster: Cluster, attempts: list[Attempt], echo: Callable[[str], 
                 echo(line)
 
 
+@dataclass(frozen=True)
+class FollowStep:
+    """What `logs -f` does after one look at the job and its pods."""
+
+    stream: list[Attempt]  # started, pod kept, not followed yet: follow its log
+    gone: list[Attempt]  # its pod went before it was followed: print the status record
+    unstarted: list[Attempt]  # the job finished before its pod started: say so
+    done: bool  # the job has finished (or is gone) and every log stream has ended
+
+
+def follow_step(job: Mapping[str, Any] | None, attempts: Iterable[Attempt],
+                handled: set[tuple[int, int]], streaming: bool) -> FollowStep:
+    """The next step of `logs -f`, given the job (None: gone), its attempts as listed
+    after it, the attempts handled already, and whether a stream is still running.
+    New attempts are picked up as they start; it is done once the job has finished and
+    nothing is left to stream (the pods are listed after the job is read, so every
+    attempt of a finished job is in `attempts`)."""
+    finished = job is None or (job.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+    new = [a for a in attempts if (a.index, a.attempt) not in handled]
+    stream = [a for a in new if a.kept and a.started]
+    gone = [a for a in new if not a.kept]
+    unstarted = [a for a in new if a.kept and not a.started] if finished else []
+    return FollowStep(stream, gone, unstarted, finished and not streaming and not stream)
+
+
 def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | None,
                 echo: Callable[[str], None]) -> None:
     """Stream every attempt's log as it starts, until the job has finished (or is
@@ -138,6 +163,9 @@ def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | No
                            err=True)
 
     while True:
+        # Whether a stream runs is read before the job: one that ends after this read
+        # is seen on the next round, never missed.
+        streaming = any(thread.is_alive() for thread in streams)
         try:
             job = cluster.get(TASKJOBS, name)
             attempts = [] if job is None else select(
@@ -147,23 +175,21 @@ def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | No
                 raise
             time.sleep(POLL_SECONDS)  # an API server restart must not end -f
             continue
-        finished = job is None or (job.get("status") or {}).get("phase") in (
-            "Succeeded", "Failed")
-        if job is not None:
-            for attempt in attempts:
-                key = (attempt.index, attempt.attempt)
-                if key in handled:
-                    continue
-                if not attempt.kept:
-                    handled.add(key)
-                    for line in gone_lines(attempt):
-                        say(line)
-                elif attempt.started:
-                    handled.add(key)
-                    thread = threading.Thread(target=stream, args=(attempt,), daemon=True)
-                    thread.start()
-                    streams.append(thread)
-        if finished and not any(thread.is_alive() for thread in streams):
+        step = follow_step(job, attempts, handled, streaming)
+        for attempt in step.gone:
+            handled.add((attempt.index, attempt.attempt))
+            for line in gone_lines(attempt):
+                say(line)
+        for attempt in step.unstarted:
+            handled.add((attempt.index, attempt.attempt))
+            say(f"{attempt.prefix} pod {attempt.pod} never started "
+                f"({attempt.waiting_reason or 'Pending'})")
+        for attempt in step.stream:
+            handled.add((attempt.index, attempt.attempt))
+            thread = threading.Thread(target=stream, args=(attempt,), daemon=True)
+            thread.start()
+            streams.append(thread)
+        if step.done:
             if failed:
                 raise CliError(f"could not follow the log of {', '.join(failed)}")
             return

@@ -154,4 +154,4 @@ def run_command(target: Target, name: str, command: tuple[str, ...], image: str,
         click.echo(f"taskjob.taskops.dev/{name} created")
     if wait:
         uid = str((created.get("metadata") or {}).get("uid", "")) or None
-        sys.exit(wait_and_report(cluster, [Watched(name, uid)], None))
+        sys.exit(wait_and_report(cluster, [Watched(name, uid).observe(created)], None))

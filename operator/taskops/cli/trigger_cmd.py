@@ -13,7 +13,8 @@ import click
 from taskops.cli.cluster import TASKJOBS, TASKSCHEDULES, Cluster, Target, kube_options
 from taskops.cli.errors import CliError
 from taskops.cli.progress import Watched
-from taskops.cli.wait_cmd import POLL_SECONDS, wait_and_report
+from taskops.cli.wait_cmd import wait_and_report
+from taskops.cli.watching import POLL_SECONDS
 from taskops.core.labels import ANNOTATION_TRIGGER
 from taskops.core.schedule import manual_run_name
 
@@ -59,4 +60,4 @@ def trigger_command(target: Target, schedule_name: str, wait: bool) -> None:
         if created is None:
             time.sleep(POLL_SECONDS)
     uid = str((created.get("metadata") or {}).get("uid", "")) or None
-    sys.exit(wait_and_report(cluster, [Watched(name, uid)], None))
+    sys.exit(wait_and_report(cluster, [Watched(name, uid).observe(created)], None))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import click
 from rich.console import Console
@@ -16,44 +19,157 @@ from taskops.cli.cluster import TASKJOBS, Cluster, Target, kube_options
 from taskops.cli.errors import CliError
 from taskops.cli.progress import Watched, exit_code, job_line, verdict_lines
 from taskops.cli.render import human_duration, parse_duration
+from taskops.cli.watching import (
+    Bookmark,
+    EventOutcome,
+    Expired,
+    NextStep,
+    Seen,
+    StreamEnd,
+    next_step,
+    read_event,
+)
 
-#: Seconds between reads of the waited-for TaskJobs: a failure shows within this.
-POLL_SECONDS = 1.0
 
-Reader = Callable[[str], Mapping[str, Any] | None]
+class Source(Protocol):
+    """The reads `wait` makes (`Cluster`'s, in the namespace it was given)."""
+
+    def get(self, plural: str, name: str) -> Mapping[str, Any] | None: ...
+
+    def list_one(self, plural: str, name: str) -> tuple[Mapping[str, Any] | None, str | None]: ...
+
+    def watch_one(self, plural: str, name: str,
+                  resource_version: str) -> Iterable[Mapping[str, Any]]: ...
 
 
-def follow(jobs: Sequence[Watched], read: Reader, timeout: float | None,
-           show: Callable[[list[str]], None], poll: float = POLL_SECONDS,
-           clock: Callable[[], float] = time.monotonic,
-           sleep: Callable[[float], None] = time.sleep) -> tuple[list[Watched], bool]:
-    """Read every unfinished job each `poll` seconds, `show` the lines, until all have
-    a verdict or `timeout` seconds pass. Returns the jobs and whether it timed out."""
+@dataclass(frozen=True)
+class Report:
+    """What the follower of the job at `position` tells the display: its state now;
+    `problem`, the API server could not be reached (None: it can again); `fatal`, an
+    error that ends the wait (exit 4)."""
+
+    position: int
+    job: Watched
+    problem: str | None = None
+    fatal: CliError | None = None
+
+
+def _version(job: Watched) -> str | None:
+    version = ((job.body or {}).get("metadata") or {}).get("resourceVersion")
+    return str(version) if version else None
+
+
+def follow_one(position: int, job: Watched, source: Source, report: Callable[[Report], None],
+               sleep: Callable[[float], None] = time.sleep) -> None:
+    """Follow one job until it has a verdict (or an error that will not pass), telling
+    `report` each new state: a watch from the version last seen, as `watching` decides."""
+    version = _version(job)
+    step = NextStep("watch", 0.0, version) if version else NextStep("list")
+    failures = 0
+    while job.verdict is None:
+        if step.delay:
+            sleep(step.delay)
+        try:
+            if step.action == "poll":
+                job = job.observe(source.get(TASKJOBS, job.name))
+                report(Report(position, job))
+                end = StreamEnd("closed")
+            else:
+                version = step.resource_version
+                if step.action == "list":
+                    body, version = source.list_one(TASKJOBS, job.name)
+                    job = job.observe(body)
+                    report(Report(position, job))
+                end = StreamEnd("closed", version)
+                if job.verdict is None and version:
+                    # `job` and `end` advance event by event: a stream cut midway keeps
+                    # what it delivered.
+                    for event in source.watch_one(TASKJOBS, job.name, version):
+                        seen, end = apply_event(job, end, read_event(event))
+                        if seen is not job:
+                            job = seen
+                            report(Report(position, job))
+                        if end.how != "closed" or job.verdict is not None:
+                            break
+        except CliError as err:
+            end = StreamEnd("failed", transient=err.transient, status=err.status,
+                            message=err.message)
+        failures = failures + 1 if end.how == "failed" else 0
+        step = next_step(end, failures, polling=step.action == "poll")
+        if step.action == "fail":
+            report(Report(position, job, fatal=CliError(end.message, status=end.status)))
+            return
+        if end.how == "failed":
+            # The last state stays on screen; only --timeout ends the wait.
+            report(Report(position, job, problem=end.message))
+
+
+def apply_event(job: Watched, end: StreamEnd,
+                outcome: EventOutcome) -> tuple[Watched, StreamEnd]:
+    """The job and how its watch stands after one event: `end` stays `closed` (resume
+    from its version if the stream ends now) unless the event ended the watch."""
+    if isinstance(outcome, Seen):
+        return job.observe(outcome.body), StreamEnd(
+            "closed", outcome.resource_version or end.resource_version)
+    if isinstance(outcome, Bookmark):
+        return job, StreamEnd("closed", outcome.resource_version or end.resource_version)
+    if isinstance(outcome, Expired):
+        return job, StreamEnd("expired")
+    transient = outcome.status is None or outcome.status == 429 or outcome.status >= 500
+    return job, StreamEnd("failed", transient=transient, status=outcome.status,
+                          message=f"watch of taskjob/{job.name}: {outcome.message}")
+
+
+Starter = Callable[[int, Watched, Callable[[Report], None]], None]
+
+
+def follow(jobs: Sequence[Watched], start: Starter, timeout: float | None,
+           show: Callable[[list[str]], None],
+           clock: Callable[[], float] = time.monotonic) -> tuple[list[Watched], bool]:
+    """`start` a follower for every unfinished job, `show` the lines on each report,
+    until all have a verdict or `timeout` seconds pass. Returns the jobs and whether it
+    timed out; a fatal report is raised."""
     deadline = None if timeout is None else clock() + timeout
     current = list(jobs)
+    problems: dict[int, str] = {}
+    reports: queue.Queue[Report] = queue.Queue()
+    for position, job in enumerate(current):
+        if job.verdict is None:
+            start(position, job, reports.put)
     while True:
-        problem: str | None = None
-        observed = []
-        for job in current:
-            if job.verdict is None:
-                try:
-                    job = job.observe(read(job.name))
-                except CliError as err:
-                    if not err.transient:
-                        raise
-                    # An API server restart must not end a long wait: keep the last
-                    # state and try again (only --timeout ends the wait).
-                    problem = err.message
-            observed.append(job)
-        current = observed
-        show([job_line(job) for job in current]
-             + ([f"(retrying: {problem})"] if problem else []))
+        shown = [job_line(job) for job in current]
+        shown += [f"(retrying: {problem})" for problem in dict.fromkeys(problems.values())]
+        show(shown)
         if all(job.verdict for job in current):
             return current, False
-        if deadline is not None and clock() >= deadline:
+        remaining = None if deadline is None else deadline - clock()
+        if remaining is not None and remaining <= 0:
             return current, True
-        pause = poll if deadline is None else max(0.0, min(poll, deadline - clock()))
-        sleep(pause)
+        try:
+            report = reports.get(timeout=remaining)
+        except queue.Empty:
+            continue
+        if report.fatal is not None:
+            raise report.fatal
+        current[report.position] = report.job
+        if report.problem is None:
+            problems.pop(report.position, None)
+        else:
+            problems[report.position] = report.problem
+
+
+def thread_starter(source: Source) -> Starter:
+    """Each job's follower in a daemon thread: a watch blocks until its next event,
+    and the process may exit while one does."""
+    def start(position: int, job: Watched, report: Callable[[Report], None]) -> None:
+        def run() -> None:
+            try:
+                follow_one(position, job, source, report)
+            except Exception as err:  # a thread's error would otherwise vanish, and wait hang
+                report(Report(position, job,
+                              fatal=CliError(f"following taskjob/{job.name}: {err!r}")))
+        threading.Thread(target=run, name=f"wait-{job.name}", daemon=True).start()
+    return start
 
 
 class PlainDisplay:
@@ -73,18 +189,17 @@ class PlainDisplay:
 
 def wait_and_report(cluster: Cluster, jobs: Sequence[Watched], timeout: int | None) -> int:
     """Follow `jobs` (live on a terminal, line per change otherwise), print the
-    verdict, and return the exit code."""
-    def read(name: str) -> Mapping[str, Any] | None:
-        return cluster.get(TASKJOBS, name)
-
+    verdict, and return the exit code. Each job should carry the body last read
+    (`Watched(...).observe(body)`): it is watched from that body's version."""
+    start = thread_starter(cluster)
     console = Console()
     if console.is_terminal:
         with Live(Text(""), console=console, auto_refresh=False, transient=False) as live:
             def show(lines: list[str]) -> None:
                 live.update(Text("\n".join(lines)), refresh=True)
-            final, timed_out = follow(jobs, read, timeout, show)
+            final, timed_out = follow(jobs, start, timeout, show)
     else:
-        final, timed_out = follow(jobs, read, timeout, PlainDisplay())
+        final, timed_out = follow(jobs, start, timeout, PlainDisplay())
     out, err = verdict_lines(final, timed_out, human_duration(timeout or 0))
     for line in out:
         click.echo(line)
@@ -116,5 +231,6 @@ def wait_command(target: Target, names: tuple[str, ...], timeout_text: str | Non
     jobs = []
     for name in dict.fromkeys(names):
         body = cluster.require(TASKJOBS, name)
-        jobs.append(Watched(name, str((body.get("metadata") or {}).get("uid", "")) or None))
+        jobs.append(Watched(name, str((body.get("metadata") or {}).get("uid", "")) or None)
+                    .observe(body))
     sys.exit(wait_and_report(cluster, jobs, timeout))
