@@ -212,6 +212,7 @@ def test_a_refused_watch_polls_with_gets_once_a_second() -> None:
     assert [r for r, _ in source.requests] == ["watch", "get", "get"]
     assert sleeps == [POLL_SECONDS]
     assert reports[-1].job.verdict == "Succeeded"
+    assert [r.problem for r in reports] == [None, None], "polling is no retrying"
 
 
 def test_an_error_event_that_will_not_pass_is_fatal() -> None:

@@ -99,8 +99,9 @@ def follow_one(position: int, job: Watched, source: Source, report: Callable[[Re
         if step.action == "fail":
             report(Report(position, job, fatal=CliError(end.message, status=end.status)))
             return
-        if end.how == "failed":
-            # The last state stays on screen; only --timeout ends the wait.
+        if end.how == "failed" and end.transient:
+            # The last state stays on screen; only --timeout ends the wait. (A refused
+            # watch is no problem to show: the GETs that replace it work.)
             report(Report(position, job, problem=end.message))
 
 
