@@ -6,7 +6,7 @@ PYTEST_E2E_ARGS ?=
 
 .PHONY: test unit lint helm promtool e2e chaos venv crds cluster-up cluster-down cluster-status e2e-kind demo \
 	engine-up engine-down image image-test \
-	bench bench-smoke bench-report
+	bench bench-smoke bench-report krew
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -75,6 +75,32 @@ image: engine-up
 image-test: venv engine-up
 	e2e/cluster/build etcd kube-apiserver kubectl
 	TASKOPS_ENGINE_TESTS=1 $(PY) -m pytest tests/engine -q -p no:cacheprovider
+
+# The krew plugin (docs/cli.md, "Installing with krew"): one archive per platform (a
+# pex zipapp with the binary wheels of every CPython it runs on: minutes each, from
+# PyPI), the manifest rendered with their sha256s (dist/krew/taskops.yaml), then krew's
+# own validate-krew-manifest, a `krew install` of every archive into a temporary
+# KREW_ROOT, and this machine's kubectl-taskops run from there. Slow and networked, so
+# not in make unit (tests/test_krew_manifest.py checks the template there, offline).
+KREW_TAG ?= v$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# Where the archives will be downloaded from, and the project's page: a releaser sets
+# both; the defaults (.invalid never resolves) are for a local build and its test.
+KREW_RELEASE_URL ?= https://example.invalid/taskops/releases/$(KREW_TAG)
+KREW_HOMEPAGE ?= https://example.invalid/taskops
+# pex in a venv of its own: a build tool, not a dependency of the project.
+KREW_TOOLS ?= /tmp/taskops-krew-tools
+PEX_VERSION = 2.105.2
+krew: venv $(KREW_TOOLS)/.pex-$(PEX_VERSION)
+	e2e/cluster/build krew validate-krew-manifest
+	$(PY) -m taskops.cli.krew.release build --out dist/krew --tag $(KREW_TAG) \
+	  --release-url $(KREW_RELEASE_URL) --homepage $(KREW_HOMEPAGE) --pex $(KREW_TOOLS)/bin/pex
+	$(PY) -m taskops.cli.krew.release check dist/krew \
+	  --krew "$$(e2e/cluster/build --print)/current/krew" \
+	  --validator "$$(e2e/cluster/build --print)/current/validate-krew-manifest"
+$(KREW_TOOLS)/.pex-$(PEX_VERSION):
+	python3 -m venv $(KREW_TOOLS)
+	$(KREW_TOOLS)/bin/pip install -q pex==$(PEX_VERSION)
+	touch $@
 
 # For users with Docker and kind: the same suite on a kind cluster.
 e2e-kind:
