@@ -100,7 +100,7 @@ def test_uri_and_sha_lines_keep_the_placeholders_indentation() -> None:
     text = render('  - x: 1\n    {{addURIAndSha "{{ .ReleaseURL }}/a.tar.gz" .TagName }}\n',
                   VALUES, {"a.tar.gz": "f" * 64})
     assert text == ("  - x: 1\n    uri: https://example.invalid/taskops/v0.1.0/a.tar.gz\n"
-                    f"    sha256: {'f' * 64}\n")
+                    f'    sha256: "{"f" * 64}"\n')
 
 
 def test_each_archive_carries_the_wheels_of_its_platform_for_every_python() -> None:
@@ -110,3 +110,9 @@ def test_each_archive_carries_the_wheels_of_its_platform_for_every_python() -> N
         "manylinux2014_x86_64-cp-313-cp313", "manylinux2014_x86_64-cp-314-cp314"]
     assert [p.name for p in PLATFORMS] == [
         "linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"]
+
+
+def test_a_digest_of_digits_only_stays_a_string() -> None:
+    digits = {k: "1" * 64 for k in SHA256S}
+    manifest = yaml.safe_load(render(TEMPLATE.read_text(), VALUES, digits))
+    assert problems(manifest) == []

@@ -70,7 +70,7 @@ _VERSION = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 def render(template: str, values: Mapping[str, str], sha256s: Mapping[str, str]) -> str:
     """The manifest: `{{ .Name }}` replaced by `values[Name]` (TagName, ReleaseURL,
     Homepage), and each `{{addURIAndSha "URL" .TagName }}` by `uri: URL` and
-    `sha256: <sha256s[archive file name]>`, at its indentation, as krew-release-bot
+    `sha256: "<sha256s[archive file name]>"`, at its indentation, as krew-release-bot
     does. A variable or an archive without a value is a TemplateError."""
     def variable(match: re.Match[str]) -> str:
         if match.group(1) not in values:
@@ -84,7 +84,8 @@ def render(template: str, values: Mapping[str, str], sha256s: Mapping[str, str])
             raise TemplateError(f"no sha256 for {archive} (was it built?)")
         line_start = template.rfind("\n", 0, match.start()) + 1
         indent = " " * (match.start() - line_start)
-        return f"uri: {uri}\n{indent}sha256: {sha256s[archive]}"
+        # Quoted: a hex digest of digits only (or digits, one "e", digits) is a number to YAML.
+        return f'uri: {uri}\n{indent}sha256: "{sha256s[archive]}"'
 
     text = _VARIABLE.sub(variable, _URI_AND_SHA.sub(uri_and_sha, template))
     if "{{" in text:
@@ -132,7 +133,8 @@ def problems(manifest: Any, platforms: tuple[Platform, ...] = PLATFORMS) -> list
             found.append(f"{where}.uri {entry.get('uri')!r} is not {platform.archive}")
         if not str(entry.get("uri", "")).startswith(("https://", "http://")):
             found.append(f"{where}.uri must be an http(s) URL")
-        if not _SHA256.match(str(entry.get("sha256", ""))):
+        digest = entry.get("sha256")
+        if not isinstance(digest, str) or not _SHA256.match(digest):
             found.append(f"{where}.sha256 {entry.get('sha256')!r} is not a sha256")
         if entry.get("bin") != BIN:
             found.append(f"{where}.bin is {entry.get('bin')!r}, not {BIN}")
