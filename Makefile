@@ -5,7 +5,7 @@ PY ?= .venv/bin/python
 PYTEST_E2E_ARGS ?=
 
 .PHONY: test unit lint helm promtool e2e chaos venv crds cluster-up cluster-down cluster-status e2e-kind demo \
-	engine-up engine-down image image-test \
+	engine-up engine-down image image-test e2e-kind-down \
 	bench bench-smoke bench-report krew
 
 venv: .venv/.installed
@@ -33,8 +33,10 @@ promtool:
 unit: venv lint helm promtool
 	$(PY) -m pytest tests -q
 
+# E2E_PATHS: a part of the suite, e.g. E2E_PATHS="e2e/test_cluster.py e2e/test_install.py".
+E2E_PATHS ?= e2e
 e2e: venv
-	$(PY) -m pytest e2e -q -p no:cacheprovider $(PYTEST_E2E_ARGS)
+	$(PY) -m pytest $(E2E_PATHS) -q -p no:cacheprovider $(PYTEST_E2E_ARGS)
 
 # The chaos suite at full size (300 TaskJobs, 10 operator kills, ...; about
 # half an hour). `make e2e` runs the same tests in their short form.
@@ -103,8 +105,22 @@ $(KREW_TOOLS)/.pex-$(PEX_VERSION):
 	touch $@
 
 # For users with Docker and kind: the same suite on a kind cluster.
+# KIND_LOCAL=1, for a machine with no Docker engine and no registry (this
+# project's CI): podman, kind built here, a node image built here (e2e/kind/local);
+# `make e2e-kind-down KIND_LOCAL=1` deletes that cluster and stops the engine.
+KIND_LOCAL ?=
 e2e-kind:
+ifeq ($(KIND_LOCAL),1)
+	e2e/kind/local e2e $(PYTEST_E2E_ARGS)
+else
 	$(MAKE) -C e2e/kind e2e
+endif
+e2e-kind-down:
+ifeq ($(KIND_LOCAL),1)
+	e2e/kind/local down
+else
+	$(MAKE) -C e2e/kind delete
+endif
 
 # The quick start: cluster up, CRDs, operator in the background, examples.
 demo:
