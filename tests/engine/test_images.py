@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from control_plane import ControlPlane, control_plane, free_port
+from podman_engine import Podman, engine_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "/opt/taskops/lib/python3.11/site-packages"
@@ -34,35 +35,6 @@ USER_ID = RECIPE["USER_ID"]
 # The context of the Dockerfile (.dockerignore) plus what e2e/image/build reads.
 SNAPSHOT = ["Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "operator",
             "e2e/image/requirements.txt"]
-
-
-def engine_env() -> dict[str, str]:
-    up = subprocess.run([str(ROOT / "e2e/engine/up")], capture_output=True, text=True)
-    assert up.returncode == 0, f"e2e/engine/up failed:\n{up.stderr}"
-    env = dict(os.environ)
-    for line in Path(up.stdout.strip().splitlines()[-1]).read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = value
-    return env
-
-
-class Podman:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-
-    def __call__(self, *args: str, check: bool = True,
-                 timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["podman", *args], capture_output=True, text=True, env=self.env,
-                              timeout=timeout)
-        if check:
-            assert proc.returncode == 0, f"podman {' '.join(args)}:\n{proc.stderr[-3000:]}"
-        return proc
-
-    def python(self, image: str, code: str) -> str:
-        """Run code with the image's interpreter as the image's user, no network."""
-        return self("run", "--rm", "--network=none", "--read-only",
-                    "--entrypoint", "/opt/taskops/bin/python", image, "-c", code).stdout
 
 
 @pytest.fixture(scope="module")
@@ -139,11 +111,16 @@ def test_both_images_hold_the_same_operator_code_as_the_tree(
         podman: Podman, images: dict[str, str], snapshot: Path) -> None:
     found = {name: json.loads(podman.python(tag, HASH_CODE)) for name, tag in images.items()}
     assert found["dockerfile"] == found["recipe"]
+    # Every module of the tree, byte for byte; any other file the wheel packs must
+    # be the tree's too (files pyproject does not package, e.g. the krew manifest
+    # template, are in neither image, which is right: the operator never reads them).
     source = snapshot / "operator" / "taskops"
     tree = {str(p.relative_to(source)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in source.rglob("*") if p.is_file()}
+            for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    modules = {path: digest for path, digest in tree.items() if path.endswith(".py")}
     code = {path: digest for path, digest in found["recipe"].items() if digest != "pyc"}
-    assert code == tree
+    assert {path: d for path, d in code.items() if path.endswith(".py")} == modules
+    assert {path: tree.get(path) for path in code} == code
     # Compiled at install time (the root file system is read-only at run time).
     assert any(digest == "pyc" for digest in found["recipe"].values())
 
