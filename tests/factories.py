@@ -117,8 +117,20 @@ def pod_body(
     disruption_condition: bool = False,
     disruption: tuple[str, str] = ("EvictionByEvictionAPI", ""),
     main: str = "main",
+    scheduled: bool | None = None,
+    unschedulable: str | None = None,
+    waiting: tuple[str, str] | None = None,
+    init_waiting: tuple[str, str] | None = None,
+    sidecar_running: bool = False,
 ) -> dict[str, Any]:
-    """A pod of the TaskJob as the API returns it; terminal phases get a terminated state."""
+    """A pod of the TaskJob as the API returns it; terminal phases get a terminated state.
+
+    A Pending pod's main container waits (`waiting`: reason and message,
+    ContainerCreating by default); `scheduled` adds the PodScheduled condition
+    (True, or False with reason Unschedulable and the message `unschedulable`);
+    `init_waiting` an init container waiting; `sidecar_running` a second
+    container that runs (the pod's phase is then Running while main waits).
+    """
     terminal = phase in ("Succeeded", "Failed")
     if terminal and exit_code is None and pod_reason is None:
         exit_code = 0 if phase == "Succeeded" else 1
@@ -135,11 +147,26 @@ def pod_body(
     elif phase == "Running":
         state = {"running": {"startedAt": format_time(started or created)}}
     else:
-        state = {"waiting": {"reason": "ContainerCreating"}}
+        why, detail = waiting or ("ContainerCreating", "")
+        state = {"waiting": {"reason": why, **({"message": detail} if detail else {})}}
+    if waiting is not None and phase == "Running":
+        state = {"waiting": {"reason": waiting[0], "message": waiting[1]}}
     status: dict[str, Any] = {
         "phase": phase,
         "containerStatuses": [{"name": main, "ready": ready, "state": state}],
     }
+    if sidecar_running:
+        status["containerStatuses"].append(
+            {"name": "sidecar", "ready": True, "state": {"running": {}}})
+    conditions: list[dict[str, Any]] = []
+    if unschedulable is not None:
+        conditions.append({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                           "message": unschedulable})
+    elif scheduled or (scheduled is None and phase != "Pending"):
+        conditions.append({"type": "PodScheduled", "status": "True"})
+    if init_waiting is not None:
+        status["initContainerStatuses"] = [{"name": "init", "ready": False, "state": {
+            "waiting": {"reason": init_waiting[0], "message": init_waiting[1]}}}]
     if phase != "Pending" or started is not None:
         status["startTime"] = format_time(started or created)
     if pod_reason is not None:
@@ -150,7 +177,9 @@ def pod_body(
         condition = {"type": "DisruptionTarget", "status": "True", "reason": disruption[0]}
         if disruption[1]:
             condition["message"] = disruption[1]
-        status["conditions"] = [condition]
+        conditions.append(condition)
+    if conditions:
+        status["conditions"] = conditions
     metadata: dict[str, Any] = {
         "name": pod_name(job, index, attempt),
         "namespace": NAMESPACE,

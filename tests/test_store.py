@@ -83,14 +83,21 @@ def test_the_same_version_again_is_not_news() -> None:
        exit_code=st.none() | st.integers(0, 255), message=st.none() | st.text(max_size=5),
        pod_reason=st.none() | st.sampled_from(["Evicted", "Preempted", "DeadlineExceeded"]),
        ready=st.booleans(), deleting=st.booleans(), finalizer=st.booleans(),
-       disruption=st.booleans(), annotated=st.booleans(), sidecar_first=st.booleans())
+       disruption=st.booleans(), annotated=st.booleans(), sidecar_first=st.booleans(),
+       scheduled=st.none() | st.booleans(), unschedulable=st.none() | st.text(max_size=5),
+       waiting=st.none() | st.tuples(st.sampled_from(["ErrImagePull", "PodInitializing"]),
+                                     st.text(max_size=5)),
+       init_waiting=st.none() | st.tuples(st.just("ImagePullBackOff"), st.text(max_size=5)))
 def test_a_projected_pod_is_observed_exactly_as_the_whole_pod(
         index: int, attempt: int, phase: str, exit_code: int | None, message: str | None,
         pod_reason: str | None, ready: bool, deleting: bool, finalizer: bool,
-        disruption: bool, annotated: bool, sidecar_first: bool) -> None:
+        disruption: bool, annotated: bool, sidecar_first: bool, scheduled: bool | None,
+        unschedulable: str | None, waiting: tuple[str, str] | None,
+        init_waiting: tuple[str, str] | None) -> None:
     body = pod_body(index, attempt, phase=phase, exit_code=exit_code, message=message,
                     pod_reason=pod_reason, ready=ready, deleting=deleting,
-                    finalizer=finalizer, disruption_condition=disruption)
+                    finalizer=finalizer, disruption_condition=disruption, scheduled=scheduled,
+                    unschedulable=unschedulable, waiting=waiting, init_waiting=init_waiting)
     # What a real pod carries besides, and which containers come first.
     body["metadata"]["ownerReferences"] = [{"kind": "TaskJob", "name": "j", "uid": "u",
                                             "controller": True}]

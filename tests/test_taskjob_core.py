@@ -109,7 +109,7 @@ def test_new_job_gets_the_finalizer_before_its_first_pod_in_one_pass() -> None:
     decision = Story(job_spec(), finalizers=()).step(T0)
     kinds = action_types(decision)
     assert kinds.index("AddJobFinalizer") < kinds.index("CreatePod")
-    assert decision.status["phase"] == "Running"
+    assert (decision.status["phase"], decision.status["reason"]) == ("Pending", "Creating")
 
 
 def test_admitted_job_creates_the_first_attempt() -> None:
@@ -117,7 +117,7 @@ def test_admitted_job_creates_the_first_attempt() -> None:
     assert created(decision) == [f"{JOB_NAME}-0-0"]
     assert env(decision) == {"TASK_INDEX": "0", "TASK_COUNT": "1", "TASK_ATTEMPT": "0"}
     status = decision.status
-    assert status["phase"] == "Running"
+    assert (status["phase"], status["reason"]) == ("Pending", "Creating")
     assert status["startTime"] == format_time(at(5))
     assert (status["attemptCount"], status["active"], status["succeeded"], status["failed"]) == (
         1,
@@ -126,7 +126,9 @@ def test_admitted_job_creates_the_first_attempt() -> None:
         0,
     )
     assert condition(status, "Admitted")["status"] == "True"  # type: ignore[index]
-    assert of_type(decision, EmitEvent) == [EmitEvent("Normal", "Running", status["message"])]
+    assert status["message"] == f"creating pod {JOB_NAME}-0-0; 1 active, 0/1 succeeded"
+    assert of_type(decision, EmitEvent) == [
+        EmitEvent("Normal", "Pending", f"Creating: {status['message']}")]
 
 
 def test_job_not_admitted_is_queued_and_asks_for_a_slot() -> None:
@@ -314,7 +316,7 @@ def test_failed_attempt_waits_for_backoff_then_retries() -> None:
     decision = story.step(at(20), pod)
     assert created(decision) == [f"{JOB_NAME}-0-1"]
     assert env(decision)["TASK_ATTEMPT"] == "1"
-    assert decision.status["phase"] == "Running"
+    assert (decision.status["phase"], decision.status["reason"]) == ("Pending", "Creating")
     assert "nextAttemptTime" not in decision.status
 
 
@@ -399,7 +401,7 @@ def test_indexed_retry_limit_is_per_index() -> None:
     )
     story.step(T0)
     decision = story.step(at(20), failed_pod(0, 0), failed_pod(1, 0))
-    assert story.status["phase"] == "Running"
+    assert (story.status["phase"], story.status["reason"]) == ("Pending", "Creating")
     assert sorted(created(decision)) == [f"{JOB_NAME}-0-1", f"{JOB_NAME}-1-1"]
     decision = story.step(
         at(40), failed_pod(0, 0), failed_pod(1, 0), make_pod(0, 1), failed_pod(1, 1, seconds=35)
@@ -457,7 +459,7 @@ def test_exit_codes_decide_what_may_be_retried(
     story.step(T0)
     decision = story.step(at(20), failed_pod(exit_code=exit_code))
     if retried:
-        assert story.status["phase"] == "Running"
+        assert (story.status["phase"], story.status["reason"]) == ("Pending", "Creating")
         assert created(decision) == [f"{JOB_NAME}-0-1"]
     else:
         assert story.status["phase"] == "Failed"
@@ -505,7 +507,7 @@ def test_disrupted_attempt_is_replaced_without_counting(pod_kwargs: dict[str, An
     story = Story(job_spec(retry={"limit": 0}))
     story.step(T0)
     decision = story.step(at(20), make_pod(0, 0, created=T0, **pod_kwargs))
-    assert story.status["phase"] == "Running"
+    assert (story.status["phase"], story.status["reason"]) == ("Pending", "Creating")
     assert created(decision) == [f"{JOB_NAME}-0-1"]
     assert story.status["indexes"]["0"]["failures"] == 0
     assert story.status["attempts"][0]["reason"] == "Disrupted"
@@ -655,7 +657,7 @@ def test_resume_starts_a_new_attempt_and_keeps_the_counts() -> None:
         failed_pod(0, 0, seconds=5),
         make_pod(0, 1, created=at(6), phase="Failed", exit_code=143, deleting=True),
     )
-    assert story.status["phase"] == "Running"
+    assert (story.status["phase"], story.status["reason"]) == ("Pending", "Creating")
     assert created(decision) == [f"{JOB_NAME}-0-2"]
     assert story.status["indexes"]["0"]["failures"] == 1
     assert story.status["attemptCount"] == 3
@@ -863,7 +865,7 @@ def test_drain_longer_than_the_grace_period_is_a_condition_not_an_error(
         .step(T0)
         .status
     )
-    assert status["phase"] == "Running"
+    assert (status["phase"], status["reason"]) == ("Pending", "Creating")
     warning = condition(status, "DrainExceedsGracePeriod")
     assert (warning is not None) is warned
     if warning:
@@ -968,7 +970,9 @@ def test_observed_generation_follows_the_spec() -> None:
 def test_no_event_without_a_phase_change() -> None:
     story = Story(job_spec())
     story.step(T0)
-    decision = story.step(at(1), make_pod(0, 0))
+    story.step(at(1), make_pod(0, 0))
+    decision = story.step(at(2), make_pod(0, 0))
+    assert story.status["phase"] == "Running"
     assert not of_type(decision, EmitEvent)
 
 

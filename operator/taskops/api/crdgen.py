@@ -92,6 +92,9 @@ TASKJOB: Final = CrdDescriptor(
     printer_columns=(
         PrinterColumn("Phase", "string", ".status.phase", "Current phase."),
         PrinterColumn("Reason", "string", ".status.reason", "Reason of the phase."),
+        PrinterColumn("Message", "string", ".status.message",
+                      "Why: the pod's own state while Pending, progress while Running.",
+                      priority=1),
         PrinterColumn("Queue", "integer", ".status.queuePosition",
                       "Place in the admission order while Queued."),
         PrinterColumn("Attempts", "integer", ".status.attemptCount", "Attempts started."),

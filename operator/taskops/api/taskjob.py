@@ -224,6 +224,15 @@ class Timeouts(ApiModel):
         description="Wall time of one attempt from its pod's creation; exceeded: the pod is "
         "drained and the attempt fails with reason AttemptDeadlineExceeded (retryable).",
     )
+    pending_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DURATION_SECONDS,
+        description="Longest time an attempt's pod may take, from its creation, to start its "
+        "main container (unschedulable, image not pulled); exceeded: the pod is stopped and the "
+        "attempt fails with reason PendingTimeout, the message carrying the pod's own reason. "
+        "It counts against retry.limit.",
+    )
     queue_seconds: int | None = Field(
         default=None,
         ge=1,
@@ -633,7 +642,8 @@ class AttemptRecord(ApiModel):
     reason: str | None = Field(
         default=None,
         description="Outcome: Succeeded, Failed, NonRetryableExitCode, AttemptDeadlineExceeded, "
-        "Disrupted, Suspended, DeadlineExceeded, Stopped; or the pod phase while it runs.",
+        "PendingTimeout, Disrupted, Suspended, DeadlineExceeded, Stopped; while the attempt "
+        "runs, the pod phase (Pending until its main container starts).",
     )
     message: str | None = Field(default=None, description="Human readable details of the outcome.")
 

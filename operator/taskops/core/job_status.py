@@ -162,7 +162,10 @@ def _attempt_list(inputs: StatusInputs) -> list[dict[str, Any]]:
         began = pod.started or pod.created
         if began is not None:
             entry["startTime"] = format_time(began)
-        entry["reason"] = pod.phase
+        # Until its main container starts, the attempt is Pending whatever else
+        # of the pod runs (an init container, a sidecar).
+        entry["reason"] = "Pending" if pod.phase == "Running" and not pod.main_started \
+            else pod.phase
         running.append(entry)
     starting = [
         {

@@ -53,6 +53,12 @@ class ObservedPod:
     # Why it was disrupted, from the DisruptionTarget condition or the pod's own
     # status (eviction): "DeletionByTaintManager: Taint manager: deleting ...".
     disruption: str | None = None
+    # Whether the main container has started (is running or has run): what
+    # makes the job Running rather than Pending.
+    main_started: bool = False
+    # While it has not: why, from the pod's own state (the scheduler's verdict,
+    # the container's waiting reason), as (reason, message).
+    pending: tuple[str, str] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -160,11 +166,13 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         if main is None or candidate.get("name") == main:
             container_status = candidate
             break
-    terminated = as_mapping(as_mapping(container_status.get("state")).get("terminated"))
+    state = as_mapping(container_status.get("state"))
+    terminated = as_mapping(state.get("terminated"))
     exit_code = terminated.get("exitCode")
     pod_reason = as_non_empty_str(status.get("reason"))
     phase = as_non_empty_str(status.get("phase"))
     disruption = _disruption(status, pod_reason)
+    main_started = _main_started(phase, container_status, state)
 
     return ObservedPod(
         name=str(metadata.get("name", "")),
@@ -183,6 +191,8 @@ def observe_pod(pod: Mapping[str, Any]) -> ObservedPod | None:
         has_finalizer=POD_FINALIZER in as_list_or_tuple(metadata.get("finalizers")),
         deletion_deadline=parse_time(metadata.get("deletionTimestamp")),
         disruption=disruption,
+        main_started=main_started,
+        pending=None if main_started else _pending(status, state),
     )
 
 
@@ -215,6 +225,59 @@ def _main_container_name(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -
         name = as_mapping(containers[0]).get("name")
         return name if isinstance(name, str) else None
     return None
+
+
+def _main_started(phase: str | None, container_status: Mapping[str, Any],
+                  state: Mapping[str, Any]) -> bool:
+    if "running" in state or "terminated" in state:
+        return True
+    if "waiting" in state:
+        return False
+    # No state reported for the main container (a minimal or simulated
+    # pod): the pod's own phase says whether its containers run or ran.
+    return phase in ("Running", "Succeeded", "Failed")
+
+
+#: What a pod not yet scheduled and not refused by the scheduler is doing.
+SCHEDULING: Final = "Scheduling"
+#: A scheduled pod whose kubelet has not reported the main container yet.
+CONTAINER_CREATING: Final = "ContainerCreating"
+
+
+def _pending(status: Mapping[str, Any], state: Mapping[str, Any]) -> tuple[str, str]:
+    """Why the main container has not started: the first of the scheduler's
+    refusal, an init container's trouble, the main container's waiting reason."""
+    scheduled = None
+    for condition in as_list_or_tuple(status.get("conditions")):
+        condition = as_mapping(condition)
+        if condition.get("type") == "PodScheduled":
+            scheduled = condition
+            break
+    if scheduled is None:
+        return SCHEDULING, "waiting to be scheduled"
+    if scheduled.get("status") != "True":
+        return (as_non_empty_str(scheduled.get("reason")) or SCHEDULING,
+                as_non_empty_str(scheduled.get("message")) or "not scheduled yet")
+    for init in as_list_or_tuple(status.get("initContainerStatuses")):
+        waiting = as_mapping(as_mapping(as_mapping(init).get("state")).get("waiting"))
+        reason = as_non_empty_str(waiting.get("reason"))
+        if reason is not None and reason != "PodInitializing":
+            # kubectl's own notation for an init container's trouble.
+            name = as_non_empty_str(as_mapping(init).get("name")) or "init"
+            message = as_non_empty_str(waiting.get("message"))
+            return f"Init:{reason}", f"init container {name}" + (f": {message}" if message else "")
+    waiting = as_mapping(state.get("waiting"))
+    reason = as_non_empty_str(waiting.get("reason"))
+    if reason is not None:
+        return reason, as_non_empty_str(waiting.get("message")) or _WAITING_MESSAGES.get(
+            reason, reason)
+    return CONTAINER_CREATING, _WAITING_MESSAGES[CONTAINER_CREATING]
+
+
+_WAITING_MESSAGES: Final = {
+    CONTAINER_CREATING: "scheduled; the main container is being created",
+    "PodInitializing": "init containers are running",
+}
 
 
 def _disruption(status: Mapping[str, Any], pod_reason: str | None) -> str | None:

@@ -91,7 +91,15 @@ from taskops.core.job_status import (
 )
 from taskops.core.labels import JOB_FINALIZER
 from taskops.core.ledger import IndexBook, Ledger
-from taskops.core.observed import ObservedJob, ObservedPod, as_utc, format_time, parse_time
+from taskops.core.observed import (
+    CONTAINER_CREATING,
+    SCHEDULING,
+    ObservedJob,
+    ObservedPod,
+    as_utc,
+    format_time,
+    parse_time,
+)
 from taskops.core.pods import pod_manifest, template_main_container
 
 # --- attempt outcomes (status.attempts[].reason) -----------------------------
@@ -100,6 +108,7 @@ SUCCEEDED: Final = "Succeeded"
 FAILED: Final = "Failed"
 NON_RETRYABLE: Final = "NonRetryableExitCode"
 ATTEMPT_DEADLINE: Final = "AttemptDeadlineExceeded"
+PENDING_TIMEOUT: Final = "PendingTimeout"
 DISRUPTED: Final = "Disrupted"
 SUSPENDED: Final = "Suspended"
 DEADLINE: Final = "DeadlineExceeded"
@@ -109,7 +118,11 @@ STOPPED: Final = "Stopped"  # the job ended or is being deleted while the attemp
 BACKOFF_LIMIT: Final = "BackoffLimitExceeded"  # and INVALID, from job_status
 
 # Outcomes that end an attempt without success but allow a retry.
-_RETRYABLE: Final = frozenset({FAILED, ATTEMPT_DEADLINE, DISRUPTED})
+_RETRYABLE: Final = frozenset({FAILED, ATTEMPT_DEADLINE, PENDING_TIMEOUT, DISRUPTED})
+# The reason of a job Pending while its pod is asked for and not seen yet.
+CREATING: Final = "Creating"
+# Pending reasons that are progress, not trouble: no Warning Event for them.
+_ON_THE_WAY: Final = frozenset({CREATING, SCHEDULING, CONTAINER_CREATING, "PodInitializing"})
 _ATTEMPT_MESSAGE_MAX_BYTES: Final = 512
 #: How long past its deletion deadline (the delete's time plus the grace
 #: period) a deleted job waits for a pod before it stops waiting: a pod on a
@@ -262,6 +275,8 @@ class _Reconcile:
                 completions=self.spec.completions,
                 waiting=self.waiting,
             )
+            if phase == "Running":
+                phase, reason, message = self._running_or_pending(message)
         if phase in TERMINAL_PHASES and self.completion_time is None:
             self.completion_time = _floor_second(self.now)
         admitted = self._admitted_condition(phase, reason, message)
@@ -289,7 +304,14 @@ class _Reconcile:
             message,
         )
         actions: list[Action] = []
-        if phase != self.observed_phase:
+        if phase == "Pending" and reason != self.observed.get("reason"):
+            # Why it waits changed (or it starts waiting): say so; a warning
+            # when the pod is in trouble rather than on its way.
+            trouble = reason not in _ON_THE_WAY
+            if trouble or phase != self.observed_phase:
+                actions.append(EmitEvent("Warning" if trouble else "Normal", "Pending",
+                                         f"{reason}: {message}"))
+        elif phase != self.observed_phase:
             # The event reason is the new phase, or why the job failed.
             failed = phase == "Failed"
             actions.append(
@@ -363,25 +385,56 @@ class _Reconcile:
         attempt_deadline = self._attempt_deadline(pod)
         if attempt_deadline is not None and attempt_deadline <= self.now:
             return ATTEMPT_DEADLINE
+        pending_deadline = self._pending_deadline(pod)
+        if pending_deadline is not None and pending_deadline <= self.now:
+            return PENDING_TIMEOUT
         if pod.index >= spec.completions:
             return STOPPED
         return DISRUPTED
 
     def _stop_overdue_attempts(self) -> None:
-        """End attempts that outlived spec.timeouts.attemptDeadlineSeconds (retryable)."""
+        """End attempts that outlived spec.timeouts.attemptDeadlineSeconds, or whose
+        pod did not start within spec.timeouts.pendingSeconds (both retryable)."""
         assert self.spec is not None
-        seconds = self.spec.timeouts.attempt_deadline_seconds
+        timeouts = self.spec.timeouts
         for pod in self._live_pods():
             deadline = self._attempt_deadline(pod)
+            pending_deadline = self._pending_deadline(pod)
             if deadline is not None and deadline <= self.now:
-                self._record(
-                    pod,
-                    ATTEMPT_DEADLINE,
-                    "the attempt ran longer than spec.timeouts.attemptDeadlineSeconds "
-                    f"({seconds}s)",
-                    finish=self.now,
-                )
-                self.stops.append(DeletePod(pod.name, self.knobs.grace_seconds))
+                outcome = ATTEMPT_DEADLINE
+                message = ("the attempt ran longer than spec.timeouts.attemptDeadlineSeconds "
+                           f"({timeouts.attempt_deadline_seconds}s)")
+            elif pending_deadline is not None and pending_deadline <= self.now:
+                why, detail = pod.pending or (SCHEDULING, "not started")
+                outcome = PENDING_TIMEOUT
+                message = truncate_utf8(
+                    "the pod did not start running within spec.timeouts.pendingSeconds "
+                    f"({timeouts.pending_seconds}s): {why}: {detail}", _ATTEMPT_MESSAGE_MAX_BYTES)
+            else:
+                continue
+            self._record(pod, outcome, message, finish=self.now)
+            self.stops.append(DeletePod(pod.name, self.knobs.grace_seconds))
+
+    def _running_or_pending(self, progress: str) -> tuple[str, str, str]:
+        """Running once the main container of a live pod has started; until then
+        Pending, with the reason of the pod that says most (trouble first)."""
+        live = self._live_pods()
+        if any(pod.main_started for pod in live):
+            return "Running", "Running", progress
+        waiting = sorted(
+            (pod for pod in live if pod.pending is not None),
+            key=lambda p: (p.pending is not None and p.pending[0] in _ON_THE_WAY,
+                           p.index, p.attempt),
+        )
+        if waiting:
+            pod = waiting[0]
+            assert pod.pending is not None
+            why, detail = pod.pending
+            return "Pending", why, f"pod {pod.name}: {detail}; {progress}"
+        if self.creates:
+            name = self.creates[0][2].manifest["metadata"]["name"]
+            return "Pending", CREATING, f"creating pod {name}; {progress}"
+        return "Running", "Running", progress
 
     def _phase(self) -> tuple[str, str, str]:
         """The phase after recording: terminal, Suspended, Pending, or Running (refined later)."""
@@ -660,9 +713,9 @@ class _Reconcile:
             if deadline is not None:
                 moments.append(deadline)
             for pod in self._live_pods():
-                attempt_deadline = self._attempt_deadline(pod)
-                if attempt_deadline is not None:
-                    moments.append(attempt_deadline)
+                for moment in (self._attempt_deadline(pod), self._pending_deadline(pod)):
+                    if moment is not None:
+                        moments.append(moment)
         if self.job.deleting:
             # Nothing else wakes a deleted job whose pod never finishes terminating.
             moments.extend(pod.deletion_deadline + timedelta(seconds=STUCK_DELETION_SECONDS)
@@ -713,7 +766,7 @@ class _Reconcile:
         # An index the spec no longer has (completions lowered) counts for nothing.
         in_range = spec is not None and pod.index < spec.completions
         counted = in_range and (
-            outcome in (FAILED, NON_RETRYABLE, ATTEMPT_DEADLINE)
+            outcome in (FAILED, NON_RETRYABLE, ATTEMPT_DEADLINE, PENDING_TIMEOUT)
             or (outcome == DISRUPTED and spec is not None and spec.retry.on_disruption == "Count")
         )
         if outcome == SUCCEEDED:
@@ -796,6 +849,15 @@ class _Reconcile:
         if seconds is None or begun is None:
             return None
         return begun + timedelta(seconds=seconds)
+
+    def _pending_deadline(self, pod: ObservedPod) -> datetime | None:
+        """When a pod whose main container has not started runs out of
+        spec.timeouts.pendingSeconds (counted from its creation)."""
+        if self.spec is None or pod.main_started or pod.created is None:
+            return None
+        seconds = self.spec.timeouts.pending_seconds
+        return None if seconds is None else pod.created + timedelta(seconds=seconds)
+
 
 # --- helpers -----------------------------------------------------------------
 

@@ -81,9 +81,10 @@ def project_pod(body: Body) -> Body:
     containers = spec.get("containers") if isinstance(spec, Mapping) else None
     status = trim.get("status")
     projected_status = _pick(status, _POD_STATUS)
-    statuses = status.get("containerStatuses") if isinstance(status, Mapping) else None
-    if isinstance(statuses, list):
-        projected_status["containerStatuses"] = [_pick(c, _CONTAINER_STATUS) for c in statuses]
+    for field in ("containerStatuses", "initContainerStatuses"):
+        statuses = status.get(field) if isinstance(status, Mapping) else None
+        if isinstance(statuses, list):
+            projected_status[field] = [_pick(c, _CONTAINER_STATUS) for c in statuses]
     return {
         "metadata": _pick(trim.get("metadata"), _POD_METADATA),
         "spec": {"containers": [_pick(c, ("name",)) for c in containers]
