@@ -11,7 +11,7 @@ import pytest
 
 from taskops.cli.errors import CliError
 from taskops.cli.progress import Watched
-from taskops.cli.wait_cmd import Report, follow_one
+from taskops.cli.wait_cmd import Report, await_creation, follow_one
 from taskops.cli.watching import (
     POLL_SECONDS,
     RETRY_DELAYS,
@@ -25,6 +25,9 @@ from taskops.cli.watching import (
     read_event,
     retry_delay,
 )
+
+#: A follower that loops without asking its source fails here instead of hanging.
+pytestmark = pytest.mark.timeout(30)
 
 
 def job(phase: str | None, version: str, uid: str = "u1") -> dict[str, Any]:
@@ -75,8 +78,15 @@ def test_a_watch_the_server_ended_is_resumed_at_once_from_the_last_version() -> 
 
 
 def test_a_watch_without_a_version_and_an_expired_one_list_again() -> None:
-    assert next_step(StreamEnd("closed"), 0) == NextStep("list")
+    assert next_step(StreamEnd("closed"), 0) == NextStep("list", POLL_SECONDS)
     assert next_step(StreamEnd("expired"), 0) == NextStep("list")
+
+
+def test_a_list_without_a_version_is_listed_again_once_a_second_not_in_a_loop() -> None:
+    source = ScriptedSource((job("Running", "2"), None), (job("Succeeded", "3"), None))
+    reports, sleeps = run(source, Watched("hello", "u1"))
+    assert [r for r, _ in source.requests] == ["list", "list"]
+    assert (sleeps, reports[-1].job.verdict) == ([POLL_SECONDS], "Succeeded")
 
 
 def test_an_unreachable_server_is_listed_again_after_growing_bounded_delays() -> None:
@@ -242,3 +252,38 @@ def test_requests_per_job_are_one_watch_per_server_timeout(minutes: int) -> None
     source = ScriptedSource(*watches)
     run(source, START)
     assert len(source.requests) == -(-minutes // per_watch)
+
+
+# ----------------------------------------------------------------------------- await_creation
+
+
+def test_a_run_that_exists_already_is_returned_from_the_list() -> None:
+    source = ScriptedSource((job(None, "4"), "4"))
+    assert await_creation("hello", source, lambda _: None) == job(None, "4")
+    assert source.requests == [("list", None)]
+
+
+def test_a_run_not_created_yet_is_watched_for_across_server_timeouts() -> None:
+    # A suspended schedule's run waits for the resume: one watch per WATCH_SECONDS.
+    source = ScriptedSource((None, "10"), [event("BOOKMARK", {"metadata": {
+        "resourceVersion": "15"}})], [event("ADDED", job(None, "16"))])
+    assert await_creation("hello", source, lambda _: None) == job(None, "16")
+    assert source.requests == [("list", None), ("watch", "10"), ("watch", "15")]
+
+
+def test_waiting_for_a_run_rides_out_an_unreachable_server_and_a_refused_watch() -> None:
+    down = CliError("cannot reach the API server: refused", transient=True)
+    forbidden = CliError("from server (Forbidden): cannot watch", status=403)
+    problems: list[str] = []
+    sleeps: list[float] = []
+    source = ScriptedSource(down, (None, "3"), forbidden, None, job(None, "5"))
+    assert await_creation("hello", source, problems.append, sleeps.append) == job(None, "5")
+    assert [r for r, _ in source.requests] == ["list", "list", "watch", "get", "get"]
+    assert problems == ["cannot reach the API server: refused"]
+    assert sleeps == [0.5, POLL_SECONDS]
+
+
+def test_waiting_for_a_run_ends_at_an_error_that_will_not_pass() -> None:
+    source = ScriptedSource(CliError("from server (Unauthorized): no", status=401))
+    with pytest.raises(CliError, match="Unauthorized"):
+        await_creation("hello", source, lambda _: None)

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import secrets
 import sys
-import time
 from datetime import UTC, datetime
 
 import click
 
-from taskops.cli.cluster import TASKJOBS, TASKSCHEDULES, Cluster, Target, kube_options
-from taskops.cli.errors import CliError
+from taskops.cli.cluster import TASKSCHEDULES, Cluster, Target, kube_options
 from taskops.cli.progress import Watched
-from taskops.cli.wait_cmd import wait_and_report
-from taskops.cli.watching import POLL_SECONDS
+from taskops.cli.wait_cmd import await_creation, wait_and_report
 from taskops.core.labels import ANNOTATION_TRIGGER
 from taskops.core.schedule import manual_run_name
 
@@ -50,14 +47,7 @@ def trigger_command(target: Target, schedule_name: str, wait: bool) -> None:
     if not wait:
         return
     # The operator creates the run; until then there is nothing to follow.
-    created = None
-    while created is None:
-        try:
-            created = cluster.get(TASKJOBS, name)
-        except CliError as err:
-            if not err.transient:
-                raise
-        if created is None:
-            time.sleep(POLL_SECONDS)
+    created = await_creation(name, cluster, lambda problem: click.echo(
+        f"(retrying: {problem})", err=True))
     uid = str((created.get("metadata") or {}).get("uid", "")) or None
     sys.exit(wait_and_report(cluster, [Watched(name, uid).observe(created)], None))

@@ -105,6 +105,50 @@ def follow_one(position: int, job: Watched, source: Source, report: Callable[[Re
             report(Report(position, job, problem=end.message))
 
 
+def await_creation(name: str, source: Source, on_problem: Callable[[str], None],
+                   sleep: Callable[[float], None] = time.sleep) -> Mapping[str, Any]:
+    """The TaskJob `name` once it exists (the operator creates a triggered run, or, for a
+    suspended schedule, only on resume): listed, then watched from the list's version
+    as `follow_one` watches, so a long wait costs a watch per WATCH_SECONDS, not a GET a
+    second. `on_problem` is told each failure to reach the API server; only an error
+    that will not pass ends it (raised)."""
+    step = NextStep("list")
+    failures = 0
+    while True:
+        if step.delay:
+            sleep(step.delay)
+        try:
+            if step.action == "poll":
+                body = source.get(TASKJOBS, name)
+                if body is not None:
+                    return body
+                end = StreamEnd("closed")
+            else:
+                version = step.resource_version
+                if step.action == "list":
+                    body, version = source.list_one(TASKJOBS, name)
+                    if body is not None:
+                        return body
+                end = StreamEnd("closed", version)
+                if version:
+                    for event in source.watch_one(TASKJOBS, name, version):
+                        outcome = read_event(event)
+                        if isinstance(outcome, Seen) and outcome.body is not None:
+                            return outcome.body
+                        _, end = apply_event(Watched(name), end, outcome)
+                        if end.how != "closed":
+                            break
+        except CliError as err:
+            end = StreamEnd("failed", transient=err.transient, status=err.status,
+                            message=err.message)
+        failures = failures + 1 if end.how == "failed" else 0
+        step = next_step(end, failures, polling=step.action == "poll")
+        if step.action == "fail":
+            raise CliError(end.message, status=end.status)
+        if end.how == "failed" and end.transient:
+            on_problem(end.message)
+
+
 def apply_event(job: Watched, end: StreamEnd,
                 outcome: EventOutcome) -> tuple[Watched, StreamEnd]:
     """The job and how its watch stands after one event: `end` stays `closed` (resume

@@ -131,7 +131,9 @@ def next_step(end: StreamEnd, failures: int, polling: bool = False) -> NextStep:
     if end.how == "closed":
         if end.resource_version:
             return NextStep("watch", 0.0, end.resource_version)
-        return NextStep("list")
+        # Nothing to watch from (a list without a resourceVersion): list again, but no
+        # faster than polling would, or such a server would get a request loop.
+        return NextStep("list", POLL_SECONDS)
     if end.how == "expired":
         return NextStep("list")
     if end.status in REFUSED_STATUSES:
