@@ -40,8 +40,10 @@ e2e: venv
 
 # The chaos suite at full size (300 TaskJobs, 10 operator kills, ...; about
 # half an hour). `make e2e` runs the same tests in their short form.
+# -rP: each test prints its figures (faults injected, jobs run, lost, doubled,
+# the soak's RSS slope); without it pytest keeps a passing test's output to itself.
 chaos: venv
-	TASKOPS_CHAOS=full $(PY) -m pytest e2e/chaos -q -p no:cacheprovider $(PYTEST_E2E_ARGS)
+	TASKOPS_CHAOS=full $(PY) -m pytest e2e/chaos -q -rP -p no:cacheprovider $(PYTEST_E2E_ARGS)
 
 crds: venv
 	$(PY) -m taskops.api.crdgen
