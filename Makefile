@@ -39,7 +39,7 @@ e2e: venv
 	$(PY) -m pytest $(E2E_PATHS) -q -p no:cacheprovider $(PYTEST_E2E_ARGS)
 
 # The chaos suite at full size (300 TaskJobs, 10 operator kills, ...; about
-# half an hour). `make e2e` runs the same tests in their short form.
+# 90 minutes, the soak's hour included). `make e2e` runs the same tests in their short form.
 # -rP: each test prints its figures (faults injected, jobs run, lost, doubled,
 # the soak's RSS slope); without it pytest keeps a passing test's output to itself.
 chaos: venv
