@@ -92,10 +92,8 @@ def follow_one(position: int, job: Watched, source: Source, report: Callable[[Re
                         if end.how != "closed" or job.verdict is not None:
                             break
         except CliError as err:
-            end = StreamEnd("failed", transient=err.transient, status=err.status,
-                            message=err.message)
-        failures = failures + 1 if end.how == "failed" else 0
-        step = next_step(end, failures, polling=step.action == "poll")
+            end = _failed(err)
+        step, failures = _advance(end, failures, step)
         if step.action == "fail":
             report(Report(position, job, fatal=CliError(end.message, status=end.status)))
             return
@@ -103,6 +101,16 @@ def follow_one(position: int, job: Watched, source: Source, report: Callable[[Re
             # The last state stays on screen; only --timeout ends the wait. (A refused
             # watch is no problem to show: the GETs that replace it work.)
             report(Report(position, job, problem=end.message))
+
+
+def _failed(err: CliError) -> StreamEnd:
+    return StreamEnd("failed", transient=err.transient, status=err.status, message=err.message)
+
+
+def _advance(end: StreamEnd, failures: int, step: NextStep) -> tuple[NextStep, int]:
+    """The next step after a stream ended, and the failures in a row so far."""
+    failures = failures + 1 if end.how == "failed" else 0
+    return next_step(end, failures, polling=step.action == "poll"), failures
 
 
 def await_creation(name: str, source: Source, on_problem: Callable[[str], None],
@@ -139,10 +147,8 @@ def await_creation(name: str, source: Source, on_problem: Callable[[str], None],
                         if end.how != "closed":
                             break
         except CliError as err:
-            end = StreamEnd("failed", transient=err.transient, status=err.status,
-                            message=err.message)
-        failures = failures + 1 if end.how == "failed" else 0
-        step = next_step(end, failures, polling=step.action == "poll")
+            end = _failed(err)
+        step, failures = _advance(end, failures, step)
         if step.action == "fail":
             raise CliError(end.message, status=end.status)
         if end.how == "failed" and end.transient:
