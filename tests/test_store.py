@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from factories import pod_body
 from taskops.core.observed import observe_pod
-from taskops.kube.store import ObjectStore, OwnedStore, project_pod
+from taskops.kube.store import ObjectStore, OwnedStore, Tombstones, project_pod
 
 
 def obj(name: str, rv: str, uid: str = "u1", owner: str | None = None) -> dict[str, Any]:
@@ -125,3 +125,24 @@ def test_the_pod_store_keeps_projections() -> None:
     pods.upsert(body)
     (kept,) = pods.owned_by("j")
     assert kept["spec"] == {"containers": [{"name": "main"}]}
+
+
+def test_a_deleted_object_is_not_brought_back_by_a_late_reply() -> None:
+    # A write's answer that trails the watch's DELETED event of the same object.
+    store, pods = ObjectStore(), OwnedStore()
+    store.upsert(obj("a", "10"))
+    pods.upsert(obj("p", "10", owner="j"))
+    store.delete(obj("a", "11"))
+    pods.delete(obj("p", "11", owner="j"))
+    assert not store.upsert(obj("a", "10")) and store.get(("ns", "a")) is None
+    assert not pods.upsert(obj("p", "10", owner="j")) and pods.owned_by("j") == []
+    # Another object under the same name is news.
+    assert store.upsert(obj("a", "12", uid="u2"))
+
+
+def test_the_memory_of_deletions_is_bounded() -> None:
+    graves = Tombstones(size=3)
+    for i in range(5):
+        graves.bury(obj(f"o{i}", "1", uid=f"u{i}"))
+    assert [obj("x", "1", uid=f"u{i}") in graves for i in range(5)] == [
+        False, False, True, True, True]

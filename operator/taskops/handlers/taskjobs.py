@@ -186,7 +186,11 @@ class TaskJobReconciler(Reconciler):
                     self.admission.release(key):
                 self._wake()
         phase = decision.status.get("phase")
-        if phase:
+        held = self.jobs.get(key)
+        # Not once the job is gone: its DELETED event may have been handled
+        # while this pass awaited its last write (the finalizer's removal),
+        # and a phase recorded after `forget` would be counted for ever.
+        if phase and held is not None and held["metadata"].get("uid") == job.uid:
             self.metrics.phases.set_phase(job.uid, namespace, phase)
         if decision.requeue_after is not None:
             self.queue.add_after(key, max(decision.requeue_after, 0.05))
