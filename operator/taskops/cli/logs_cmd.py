@@ -13,11 +13,18 @@ import click
 
 from taskops.cli.cluster import TASKJOBS, Cluster, Target, kube_options
 from taskops.cli.errors import CliError
+from taskops.cli.progress import Watched
+from taskops.cli.wait_cmd import Report, Source, follow_one
 from taskops.core.labels import ANNOTATION_MAIN_CONTAINER, LABEL_ATTEMPT, LABEL_INDEX
 from taskops.core.labels import LABEL_TASKJOB_UID as LABEL_UID
 from taskops.core.observed import EPOCH, parse_time
 
-POLL_SECONDS = 1.0
+#: The longest `logs -f` goes without listing the job's pods, when nothing it watches
+#: changed: one pod list per this many seconds while a job runs, beside the job's watch
+#: (it listed the pods and read the job every second before, 2 requests a second).
+RESCAN_SECONDS = 5.0
+#: The pause before listing again when the API server could not be reached.
+RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -139,14 +146,53 @@ def follow_step(job: Mapping[str, Any] | None, attempts: Iterable[Attempt],
     return FollowStep(stream, gone, unstarted, finished and not streaming and not stream)
 
 
+class JobFeed:
+    """The followed job's latest state, kept by a watch (`wait_cmd.follow_one`) in a
+    thread of its own; `changed` is set on each new state and whenever a log stream
+    ends, so that `logs -f` looks at the pods when something happened, not every
+    second."""
+
+    def __init__(self, job: Mapping[str, Any]) -> None:
+        self.changed = threading.Event()
+        self._lock = threading.Lock()
+        self._job: Watched = Watched(str((job.get("metadata") or {}).get("name", ""))).observe(
+            job)
+        self._fatal: CliError | None = None
+
+    def report(self, report: Report) -> None:
+        with self._lock:
+            self._job = report.job
+            if report.fatal is not None:
+                self._fatal = report.fatal
+        self.changed.set()
+
+    def start(self, source: Source) -> None:
+        with self._lock:
+            job = self._job
+        threading.Thread(target=follow_one, args=(0, job, source, self.report),
+                         daemon=True).start()
+
+    def job(self) -> Mapping[str, Any] | None:
+        """The job as last seen (None once deleted); raises the watch's fatal error."""
+        with self._lock:
+            if self._fatal is not None:
+                raise self._fatal
+            return None if self._job.verdict == "Deleted" else self._job.body
+
+
 def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | None,
-                echo: Callable[[str], None]) -> None:
+                echo: Callable[[str], None], rescan_seconds: float = RESCAN_SECONDS) -> None:
     """Stream every attempt's log as it starts, until the job has finished (or is
     gone) and every stream has ended."""
     lock = threading.Lock()
     handled: set[tuple[int, int]] = set()
     streams: list[threading.Thread] = []
     failed: list[str] = []
+    first = cluster.get(TASKJOBS, name)
+    if first is None:
+        return
+    feed = JobFeed(first)
+    feed.start(cluster)
 
     def say(line: str) -> None:
         with lock:
@@ -161,19 +207,23 @@ def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | No
                 failed.append(attempt.pod)
                 click.echo(f"error: {attempt.prefix} following pod {attempt.pod}: {err}",
                            err=True)
+        finally:
+            feed.changed.set()
 
     while True:
         # Whether a stream runs is read before the job: one that ends after this read
-        # is seen on the next round, never missed.
+        # is seen on the next round, never missed. The flag is cleared before the
+        # reads, so a change during them makes the next round come at once.
+        feed.changed.clear()
         streaming = any(thread.is_alive() for thread in streams)
+        job = feed.job()
         try:
-            job = cluster.get(TASKJOBS, name)
             attempts = [] if job is None else select(
                 attempts_of(job, _pods(cluster, job)), index, number)
         except CliError as err:
             if not err.transient:
                 raise
-            time.sleep(POLL_SECONDS)  # an API server restart must not end -f
+            time.sleep(RETRY_SECONDS)  # an API server restart must not end -f
             continue
         step = follow_step(job, attempts, handled, streaming)
         for attempt in step.gone:
@@ -193,7 +243,10 @@ def follow_logs(cluster: Cluster, name: str, index: int | None, number: int | No
             if failed:
                 raise CliError(f"could not follow the log of {', '.join(failed)}")
             return
-        time.sleep(POLL_SECONDS)
+        # A pod's start shows on the job's status (Pending to Running), which wakes
+        # this; the timeout covers a start whose status write was folded into a
+        # later one.
+        feed.changed.wait(rescan_seconds)
 
 
 @click.command("logs")
