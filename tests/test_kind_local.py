@@ -6,6 +6,8 @@ in make unit."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +48,22 @@ def test_kind_and_the_node_images_extra_binaries_are_built_only_when_named() -> 
     assert 'gobin_install "sigs.k8s.io/kind@$KIND_VERSION" kind' in build
     assert 'for cmd in kubeadm kube-proxy; do\n  [[ "$wanted" == *" $cmd "* ]] || continue' in build
     assert VERSIONS["KIND_VERSION"].startswith("v0.")
+
+
+def test_the_suite_on_kind_cannot_fall_back_to_the_local_cluster(tmp_path: Path) -> None:
+    """e2e/conftest.py brings the local cluster up when KUBECONFIG stops answering; on
+    a machine where another run uses that cluster, the kind run must fail instead.
+    e2e/kind/local runs the suite with guard/ first on PATH and an empty cluster
+    directory; e2e/cluster/up builds before it starts anything, and the build asks
+    `go` first: with the guard's `go` it stops there, having made nothing."""
+    local = (ROOT / "e2e/kind/local").read_text()
+    assert "PATH=$here/guard:$PATH TASKOPS_CLUSTER_DIR=$no_local" in local
+    up = (ROOT / "e2e/cluster/up").read_text()
+    assert up.index('"$here/build" >&2') < up.index("sysctl -qw") < up.index("start_etcd")
+    cache = tmp_path / "cache"
+    env = {"PATH": f"{ROOT / 'e2e/kind/guard'}:{os.environ['PATH']}", "HOME": str(tmp_path),
+           "TASKOPS_CACHE": str(cache)}
+    build = subprocess.run([str(ROOT / "e2e/cluster/build"), "helm"], capture_output=True,
+                           text=True, env=env, timeout=60)
+    assert build.returncode != 0, build.stdout + build.stderr
+    assert not cache.exists()
