@@ -140,6 +140,25 @@ def test_logs_show_the_failed_attempt_and_the_succeeding_one_prefixed(
     assert rows[2].split()[:2] == ["0", "1"], text
 
 
+def test_logs_follow_streams_the_running_attempt_picks_up_the_next_and_ends_with_the_job(
+        k: Kubectl, namespace: str, taskops: OperatorProcess):
+    # Each attempt runs 10 s, so `logs -f` (started once the job runs) meets the first
+    # one live and the second one only after it has started.
+    proc = cli(k, namespace, "run", "retried", "--image", BUSYBOX_IMAGE, "--retries", "1",
+               "--backoff", "2s", "--", "sh", "-c",
+               'echo "attempt $TASK_ATTEMPT up"; sleep 10; echo "attempt $TASK_ATTEMPT down"; '
+               '[ "$TASK_ATTEMPT" -ge 1 ]')
+    assert proc.returncode == 0, shown(proc)
+    wait_phase(k, namespace, "retried", "Running")
+    followed = cli(k, namespace, "logs", "retried", "-f", timeout=120)
+    assert followed.returncode == 0, shown(followed)
+    assert followed.stdout.splitlines() == [
+        "[0/0] attempt 0 up", "[0/0] attempt 0 down", "[0/1] attempt 1 up",
+        "[0/1] attempt 1 down"], shown(followed)
+    # It ended because the job did: by then the job has finished.
+    assert k.get("taskjob", "retried", namespace)["status"]["phase"] == "Succeeded"
+
+
 # ----------------------------------------------------------------------------- schedules
 
 

@@ -34,16 +34,19 @@ def pod(attempt: int, state: dict[str, Any]) -> dict[str, Any]:
             "status": {"containerStatuses": [{"name": "main", "state": state}]}}
 
 
+LIVE = {"attempt": 1, "index": 0, "pod": "retried-0-1", "reason": "Pending"}
 RUNNING, DONE = {"running": {}}, {"terminated": {"exitCode": 0}}
 #: (job, pods) as the world moves on: attempt 0 runs and fails, attempt 1 is created,
 #: starts, and the job succeeds.
 WORLD = [
     (job(1, "Running", []), [pod(0, RUNNING)]),
     (job(2, "BackingOff", [FAILED]), [pod(0, DONE)]),
-    (job(3, "Pending", [FAILED]), [pod(0, DONE), pod(1, {"waiting": {
+    # The operator records the attempt on the status before it creates the pod.
+    (job(3, "Pending", [FAILED, LIVE]), [pod(0, DONE)]),
+    (job(4, "Pending", [FAILED, LIVE]), [pod(0, DONE), pod(1, {"waiting": {
         "reason": "ContainerCreating"}})]),
-    (job(4, "Running", [FAILED]), [pod(0, DONE), pod(1, RUNNING)]),
-    (job(5, "Succeeded", [FAILED]), [pod(0, DONE), pod(1, DONE)]),
+    (job(5, "Running", [FAILED, LIVE]), [pod(0, DONE), pod(1, RUNNING)]),
+    (job(6, "Succeeded", [FAILED]), [pod(0, DONE), pod(1, DONE)]),
 ]
 
 
@@ -95,6 +98,7 @@ def test_follow_streams_each_attempt_as_it_starts_and_lists_pods_only_on_changes
     started = time.monotonic()
     follow_logs(cluster, "retried", None, None, lines.append,  # type: ignore[arg-type]
                 rescan_seconds=30)
+    # Not "[0/1] pod retried-0-1 is gone" while its pod was being created.
     assert lines == ["[0/0] attempt 0 up", "[0/0] attempt 0 down",
                      "[0/1] attempt 1 up", "[0/1] attempt 1 down"]
     assert cluster.followed == ["retried-0-0", "retried-0-1"]

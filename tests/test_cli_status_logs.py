@@ -142,6 +142,18 @@ def test_follow_ends_when_the_job_finished_and_every_stream_ended() -> None:
     assert follow_step(job, attempts, {(0, 0), (0, 1)}, streaming=False).done
 
 
+def test_follow_waits_for_the_pod_of_an_attempt_recorded_before_its_creation() -> None:
+    # The operator writes the attempt on the status, then creates its pod.
+    live = {"attempt": 1, "index": 0, "pod": "flaky-0-1-def", "reason": "Pending"}
+    job = flaky(phase="Pending", attempts=[FAILED_ATTEMPT, live])
+    step = follow_step(job, attempts_of(job, []), {(0, 0)}, streaming=False)
+    assert (step.stream, step.gone, step.done) == ([], [], False)
+    # Unless the job has finished: then it never will be, and its record is shown.
+    job = flaky(phase="Failed", attempts=[FAILED_ATTEMPT, live])
+    step = follow_step(job, attempts_of(job, []), {(0, 0)}, streaming=False)
+    assert [a.prefix for a in step.gone] == ["[0/1]"] and step.done
+
+
 def test_follow_ends_when_the_job_is_gone() -> None:
     assert follow_step(None, [], set(), streaming=False).done
 

@@ -45,6 +45,12 @@ class Attempt:
     def prefix(self) -> str:
         return f"[{self.index}/{self.attempt}]"
 
+    @property
+    def ended(self) -> bool:
+        """Its record says it ended. One that did not, without a pod, is being created:
+        the operator records an attempt on the status before it creates the pod."""
+        return bool((self.record or {}).get("finishTime"))
+
 
 def attempts_of(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> list[Attempt]:
     """Every attempt of `job`, oldest first: its kept pods and the status records of
@@ -110,7 +116,9 @@ def _pods(cluster: Cluster, job: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def print_logs(cluster: Cluster, attempts: list[Attempt], echo: Callable[[str], None]) -> None:
     for attempt in attempts:
-        if not attempt.kept:
+        if not attempt.kept and not attempt.ended:
+            echo(f"{attempt.prefix} pod {attempt.pod} is being created")
+        elif not attempt.kept:
             for line in gone_lines(attempt):
                 echo(line)
         elif not attempt.started:
@@ -141,7 +149,9 @@ def follow_step(job: Mapping[str, Any] | None, attempts: Iterable[Attempt],
     finished = job is None or (job.get("status") or {}).get("phase") in ("Succeeded", "Failed")
     new = [a for a in attempts if (a.index, a.attempt) not in handled]
     stream = [a for a in new if a.kept and a.started]
-    gone = [a for a in new if not a.kept]
+    # An attempt without a pod that has not ended is waited for: its pod is about to be
+    # created (unless the job has finished, and then it never will be).
+    gone = [a for a in new if not a.kept and (a.ended or finished)]
     unstarted = [a for a in new if a.kept and not a.started] if finished else []
     return FollowStep(stream, gone, unstarted, finished and not streaming and not stream)
 
@@ -169,8 +179,16 @@ class JobFeed:
     def start(self, source: Source) -> None:
         with self._lock:
             job = self._job
-        threading.Thread(target=follow_one, args=(0, job, source, self.report),
-                         daemon=True).start()
+
+        def run() -> None:
+            try:
+                follow_one(0, job, source, self.report)
+            except Exception as err:  # a dead watch would leave -f waiting for ever
+                with self._lock:
+                    self._fatal = CliError(f"watching the job failed: {err}")
+                self.changed.set()
+
+        threading.Thread(target=run, daemon=True).start()
 
     def job(self) -> Mapping[str, Any] | None:
         """The job as last seen (None once deleted); raises the watch's fatal error."""
