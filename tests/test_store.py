@@ -146,3 +146,36 @@ def test_the_memory_of_deletions_is_bounded() -> None:
         graves.bury(obj(f"o{i}", "1", uid=f"u{i}"))
     assert [obj("x", "1", uid=f"u{i}") in graves for i in range(5)] == [
         False, False, True, True, True]
+
+
+def test_each_read_is_a_fresh_copy_equal_to_what_was_stored() -> None:
+    store, pods = ObjectStore(), OwnedStore()
+    body = obj("a", "1", owner="j")
+    body["status"] = {"phase": "Running", "attempts": [{"attempt": 0, "exitCode": 1}]}
+    store.upsert(body)
+    pods.upsert(body)
+    first, second = store.get(("ns", "a")), store.get(("ns", "a"))
+    assert first == body and first is not second
+    first["status"]["phase"] = "changed by a reader"  # type: ignore[index]
+    assert store.get(("ns", "a")) == body
+    assert pods.owned_by("j") == [body] and store.uid_of(("ns", "a")) == "u1"
+
+
+def test_an_object_json_cannot_hold_compactly_is_kept_as_it_is() -> None:
+    # An unvalidated pod template field can carry an integer past 64 bits.
+    store = ObjectStore()
+    body = obj("a", "1")
+    body["spec"] = {"huge": 10**30}
+    assert store.upsert(body)
+    assert store.get(("ns", "a"))["spec"]["huge"] == 10**30  # type: ignore[index]
+
+
+def test_the_objects_of_an_owner_gone_by_name_are_found_without_reading_all() -> None:
+    pods = OwnedStore()
+    pods.upsert(obj("p1", "1", owner="old-uid"))
+    pods.upsert(obj("p2", "1", owner="other"))
+    assert [p["metadata"]["name"] for p in pods.owned_by_name("ns", "TaskJob", "job")] == [
+        "p1", "p2"]
+    assert pods.owned_by_name("ns", "TaskJob", "nope") == []
+    pods.delete(obj("p1", "2", owner="old-uid"))
+    assert [p["metadata"]["name"] for p in pods.owned_by_name("ns", "TaskJob", "job")] == ["p2"]

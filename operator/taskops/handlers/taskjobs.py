@@ -105,9 +105,9 @@ class TaskJobReconciler(Reconciler):
 
     def _drop(self, body: Mapping[str, Any]) -> None:
         key = key_of(body)
-        before = self.jobs.get(key)
+        before = self.jobs.uid_of(key)
         self.jobs.delete(body)
-        if self.jobs.get(key) is not None or before is None:
+        if self.jobs.uid_of(key) is not None or before is None:
             return  # another object under that name is stored, or none was
         if self.admission.forget(key):
             self._wake()
@@ -186,11 +186,10 @@ class TaskJobReconciler(Reconciler):
                     self.admission.release(key):
                 self._wake()
         phase = decision.status.get("phase")
-        held = self.jobs.get(key)
         # Not once the job is gone: its DELETED event may have been handled
         # while this pass awaited its last write (the finalizer's removal),
         # and a phase recorded after `forget` would be counted for ever.
-        if phase and held is not None and held["metadata"].get("uid") == job.uid:
+        if phase and self.jobs.uid_of(key) == job.uid:
             self.metrics.phases.set_phase(job.uid, namespace, phase)
         if decision.requeue_after is not None:
             self.queue.add_after(key, max(decision.requeue_after, 0.05))
