@@ -6,6 +6,8 @@ in make unit."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -67,3 +69,21 @@ def test_the_suite_on_kind_cannot_fall_back_to_the_local_cluster(tmp_path: Path)
                            text=True, env=env, timeout=60)
     assert build.returncode != 0, build.stdout + build.stderr
     assert not cache.exists()
+
+
+def test_the_kind_nodes_ranges_are_not_the_local_clusters_and_the_pod_range_is_routed() -> None:
+    """The host routes the local cluster's pod range to its bridge and its kube-proxy
+    catches its Service range: kind's own defaults (the same ranges) would send what
+    the host-side suite (Prometheus) addresses to a pod into the wrong cluster."""
+    lib = dict(line.split("=", 1) for line in (ROOT / "e2e/cluster/lib.sh").read_text()
+               .splitlines() if line.startswith(("POD_CIDR=", "SERVICE_CIDR=")))
+    networking = local_config()["networking"]
+    pods, services = (ipaddress.ip_network(networking[k]) for k in ("podSubnet", "serviceSubnet"))
+    for taken in lib.values():
+        assert not pods.overlaps(ipaddress.ip_network(taken))
+        assert not services.overlaps(ipaddress.ip_network(taken))
+    conflist = json.loads(
+        (ROOT / "e2e/kind/node-image/overrides/etc/cni/net.d/10-bridge.conflist").read_text())
+    [[node_range]] = conflist["plugins"][0]["ipam"]["ranges"]
+    assert ipaddress.ip_network(node_range["subnet"]).subnet_of(pods)
+    assert f"POD_SUBNET={pods}\n" in (ROOT / "e2e/kind/local").read_text()

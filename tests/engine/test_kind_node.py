@@ -40,7 +40,7 @@ apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 kubernetesVersion: {KUBE_VERSION}
 etcd: {{local: {{imageTag: {ETCD_TAG}}}}}
-networking: {{podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/16}}
+networking: {{podSubnet: 10.245.0.0/16, serviceSubnet: 10.97.0.0/16}}
 ---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -143,7 +143,7 @@ def test_kubeadm_brings_up_a_node_whose_pods_reach_the_api_by_its_service_ip(
                  "--timeout=120s", timeout=150)
     node.kubectl("run", "reach-api", f"--image={VERSIONS['BUSYBOX_IMAGE']}",
                  "--image-pull-policy=Never", "--restart=Never", "--",
-                 "wget", "-q", "-O-", "--no-check-certificate", "https://10.96.0.1/version")
+                 "wget", "-q", "-O-", "--no-check-certificate", "https://10.97.0.1/version")
     node.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/reach-api",
                  "--timeout=90s", timeout=120)
     assert f'"gitVersion": "{KUBE_VERSION}"' in node.kubectl("logs", "reach-api").stdout
