@@ -177,8 +177,7 @@ class JobFeed:
         self.changed.set()
 
     def start(self, source: Source) -> None:
-        with self._lock:
-            job = self._job
+        job = self._job  # before the thread starts: nothing else writes it yet
 
         def run() -> None:
             try:

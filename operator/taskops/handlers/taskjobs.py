@@ -278,10 +278,8 @@ class TaskJobReconciler(Reconciler):
                                  body["metadata"]["name"], POD_FINALIZER, finalizers)
 
     def _pod_finalizers(self, owner_uid: str, pod: str) -> list[str] | None:
-        for body in self.pods.owned_by(owner_uid):
-            if body["metadata"]["name"] == pod:
-                return list(body["metadata"].get("finalizers") or [])
-        return None
+        body = self.pods.owned(owner_uid, pod)
+        return None if body is None else list(body["metadata"].get("finalizers") or [])
 
     def _record(self, observation: Observation) -> None:
         match observation:

@@ -270,6 +270,11 @@ class OwnedStore:
         """Fresh copies of the objects `uid` controls."""
         return [held.body() for held in self._by_owner.get(uid, {}).values()]
 
+    def owned(self, uid: str, name: str) -> Body | None:
+        """A fresh copy of the object `name` that `uid` controls, reading no other."""
+        held = self._by_owner.get(uid, {}).get(name)
+        return None if held is None else held.body()
+
     def owned_by_name(self, namespace: str, kind: str, name: str) -> list[Body]:
         """Objects whose controller is `kind` `name` in `namespace`, whatever its uid."""
         wanted = (namespace, kind, name)
