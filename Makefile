@@ -33,10 +33,23 @@ promtool:
 unit: venv lint helm promtool
 	$(PY) -m pytest tests -q
 
-# E2E_PATHS: a part of the suite, e.g. E2E_PATHS="e2e/test_cluster.py e2e/test_install.py".
+# E2E_PATHS: a part of the suite, e.g. E2E_PATHS="e2e/test_cluster.py e2e/test_install.py",
+# run in one process. The whole suite (the default) runs in two steps: every
+# file but e2e/chaos in E2E_WORKERS pytest-xdist workers, a file per worker
+# (each test has its own namespace and operator, so they share the cluster as
+# they would a user's; mostly they wait on the cluster, not on the CPU), then
+# e2e/chaos alone: it restarts the API server, cuts the network and stops the
+# kubelet, which would fail whatever ran beside it.
 E2E_PATHS ?= e2e
+E2E_WORKERS ?= 3
 e2e: venv
+ifeq ($(E2E_PATHS),e2e)
+	$(PY) -m pytest e2e --ignore=e2e/chaos -q -p no:cacheprovider \
+		-n $(E2E_WORKERS) --dist loadfile $(PYTEST_E2E_ARGS)
+	$(PY) -m pytest e2e/chaos -q -p no:cacheprovider $(PYTEST_E2E_ARGS)
+else
 	$(PY) -m pytest $(E2E_PATHS) -q -p no:cacheprovider $(PYTEST_E2E_ARGS)
+endif
 
 # The chaos suite at full size (300 TaskJobs, 10 operator kills, ...; about
 # 90 minutes, the soak's hour included). `make e2e` runs the same tests in their short form.

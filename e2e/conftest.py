@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kube import CLUSTER_DIR, Kubectl, cluster_logs, describe_namespace, kubectl_binary, wait_for
+from kube import (
+    CLUSTER_DIR,
+    Kubectl,
+    cluster_logs,
+    describe_namespace,
+    kubectl_binary,
+    wait_for,
+    worker_lock,
+)
 from operator_process import ROOT, OperatorProcess
 
 
@@ -33,7 +41,9 @@ def kubeconfig() -> str:
     configured = os.environ.get("KUBECONFIG")
     if configured and Path(configured).exists() and _reachable(configured):
         return configured
-    proc = subprocess.run([str(CLUSTER_DIR / "up")], stdout=subprocess.PIPE, text=True)
+    # One worker brings the cluster up; the others wait and find it up (`up` is idempotent).
+    with worker_lock("up"):
+        proc = subprocess.run([str(CLUSTER_DIR / "up")], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         pytest.exit(f"e2e/cluster/up failed ({proc.returncode})\n{cluster_logs()}", returncode=1)
     path = proc.stdout.strip().splitlines()[-1]
@@ -117,7 +127,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 @pytest.fixture(scope="session")
 def crds(k: Kubectl) -> None:
     """The CRDs from crds/, applied as a user would, and Established."""
-    k.run("apply", "-f", str(ROOT / "crds"))
+    # Two workers' applies at once: both see no CRD, and the second create fails AlreadyExists.
+    with worker_lock("crds"):
+        k.run("apply", "-f", str(ROOT / "crds"))
     for path in sorted((ROOT / "crds").glob("*.yaml")):
         name = yaml.safe_load(path.read_text())["metadata"]["name"]
         k.run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")

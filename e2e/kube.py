@@ -7,12 +7,14 @@ gathers what a person would look at (objects as YAML, events, pod logs).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -180,3 +182,16 @@ class PodWatch:
                 if "terminated" in status.get("state", {}):
                     found = status["state"]["terminated"]
         return found
+
+
+LOCKS = Path.home() / ".cache" / "taskops"
+
+
+@contextlib.contextmanager
+def worker_lock(name: str) -> Iterator[None]:
+    """Held by one pytest-xdist worker at a time (make e2e runs several): for
+    what each worker's session sets up on the one cluster they share."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    with (LOCKS / f"e2e-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -4,6 +4,7 @@ cluster and a real operator, asserting what a person sees and the exit codes."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -88,12 +89,17 @@ def test_wait_exits_3_when_the_job_is_deleted(
     k.apply(taskjob("doomed", "sleep 120"), namespace)
     wait_phase(k, namespace, "doomed", "Running")
     waiter = subprocess.Popen(argv(k, namespace, "wait", "doomed"), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    time.sleep(2)
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # Deleted only once the waiter has seen the job (its first line): a busy
+    # machine can take seconds to start it, and it would then find it gone.
+    assert waiter.stdout is not None
+    first = waiter.stdout.readline()
+    assert first == "doomed   Running   0/1 succeeded   attempts 1\n", first
     k.run("delete", "taskjob", "doomed", "-n", namespace, "--wait=false")
     out, err = waiter.communicate(timeout=30)
     assert waiter.returncode == 3, (out, err)
-    assert "doomed   Running   0/1 succeeded   attempts 1" in out.splitlines()
+    assert out.splitlines()[-1] == "doomed   Deleted", out
     assert err == "taskjob/doomed was deleted while waited for\n"
 
 

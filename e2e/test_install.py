@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kube import CLUSTER_DIR, Kubectl, describe_namespace, wait_for
+from kube import CLUSTER_DIR, Kubectl, describe_namespace, wait_for, worker_lock
 from local_cluster import CACHE, STATE, is_local_cluster
 from operator_process import ROOT
 from taskops.kube.client import load_api_client
@@ -106,8 +106,10 @@ def operator_image(kubeconfig: str) -> str:
     if not is_local_cluster(kubeconfig):
         pytest.skip("not the local cluster: set TASKOPS_IMAGE to an image its nodes have")
     started = time.monotonic()
-    built = subprocess.run([str(ROOT / "e2e/image/build")], capture_output=True, text=True,
-                           timeout=1800)
+    # Both install modules build (their own tags) into one cache: one at a time.
+    with worker_lock("image"):
+        built = subprocess.run([str(ROOT / "e2e/image/build")], capture_output=True, text=True,
+                               timeout=1800)
     assert built.returncode == 0, f"e2e/image/build failed:\n{built.stderr[-4000:]}"
     tar = Path(built.stdout.strip().splitlines()[-1])
     MEASURED["image build (s)"] = round(time.monotonic() - started, 1)

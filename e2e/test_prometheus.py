@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kube import Kubectl, wait_for
+from kube import Kubectl, wait_for, worker_lock
 from local_cluster import CACHE, is_local_cluster
 from operator_process import ROOT
 from test_install import (  # noqa: F401  (helm, namespaces, service_ips: fixtures)
@@ -94,8 +94,10 @@ def operator_image(kubeconfig: str) -> str:
         return configured
     if not is_local_cluster(kubeconfig):
         pytest.skip("not the local cluster: set TASKOPS_IMAGE to an image its nodes have")
-    built = subprocess.run(["nice", "-n", "10", str(ROOT / "e2e/image/build"),
-                            "--tag", IMAGE_TAG], capture_output=True, text=True, timeout=1800)
+    # Both install modules build (their own tags) into one cache: one at a time.
+    with worker_lock("image"):
+        built = subprocess.run(["nice", "-n", "10", str(ROOT / "e2e/image/build"),
+                                "--tag", IMAGE_TAG], capture_output=True, text=True, timeout=1800)
     assert built.returncode == 0, f"e2e/image/build failed:\n{built.stderr[-4000:]}"
     tar = Path(built.stdout.strip().splitlines()[-1])
     tag, config = _tar_image(tar)
