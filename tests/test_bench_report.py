@@ -220,3 +220,13 @@ def test_a_broken_line_is_reported_with_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "burst.jsonl").write_text('{"scenario": "burst"}\n{"scenario": \n')
     with pytest.raises(ValueError, match=r"burst\.jsonl:2: not JSON"):
         report.load(tmp_path)
+
+
+def test_writecost_table_is_per_write_cost_of_each_kind_and_the_taskjob_over_job_ratio(
+        markdown: str) -> None:
+    table = section(markdown, "## writecost")
+    # Medians: TaskJob merge 6.5 ms (6, 7) over Job merge 3.0 ms.
+    assert row(table, "status merge patch: API server CPU per write")[1:] == [
+        typeset("3.00 ms (x2)"), typeset("6.50 ms (6.00-7.00, x2)"), "2.17"]
+    assert row(table, "status update (PUT): writes per second")[1:] == [
+        typeset("500 (x2)"), typeset("250 (x2)"), "0.50"]

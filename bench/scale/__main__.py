@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import burst, calibrate, fanout, queue, retries, schedules
+from . import burst, calibrate, fanout, queue, retries, schedules, write_cost
 from .results import RESULTS
 from .sides import LIMITS
 
@@ -42,6 +42,10 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--n", type=int, default=10000)
     q.add_argument("--max-running", type=int, default=100, help="the operator's cap")
     q.set_defaults(main=queue.main)
+    w = sub.add_parser("writecost", help="API server CPU per status write, TaskJob against Job")
+    w.add_argument("--writes", type=int, default=4000, help="per variant")
+    w.add_argument("--repeat", type=int, default=1)
+    w.set_defaults(main=write_cost.main)
     c = sub.add_parser("calibrate", help="the raw ceiling: bare pods, pre-bound then scheduled")
     c.add_argument("--n", type=int, default=1000)
     c.add_argument("--repeat", type=int, default=1)

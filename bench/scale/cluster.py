@@ -68,12 +68,12 @@ class BenchCluster:
 def request(api: client.ApiClient, method: str, path: str, *,
             query: list[tuple[str, str]] | None = None, body: object = None,
             timeout: float | None = 60, ok: tuple[int, ...] = (200, 201),
-            stream: bool = False) -> Any:
+            stream: bool = False, content_type: str = "application/json") -> Any:
     """One raw request: the decoded JSON body, or with `stream` the urllib3
     response unread (a watch reads it as it comes)."""
     _, url, headers, data, _ = api.param_serialize(
         method, path, query_params=query or [], body=body,
-        header_params={"Content-Type": "application/json", "Accept": "application/json"},
+        header_params={"Content-Type": content_type, "Accept": "application/json"},
         auth_settings=["BearerToken"])
     resp = api.call_api(method, url, header_params=headers, body=data, _request_timeout=timeout)
     if resp.status not in ok:

@@ -44,6 +44,8 @@ from .report_data import (
     median_text,
     number,
     of_side,
+    ratio,
+    ratio_text,
     spread,
     table,
 )
@@ -156,6 +158,34 @@ def render_calibrate(records: Sequence[Record]) -> list[str]:
             *table(("n", "pre-bound pods/s", "scheduled pods/s"), rows), ""]
 
 
+WRITE_VARIANTS = (("status merge patch", "merge"), ("status update (PUT)", "put"))
+
+
+def _nested(variant: str, name: str) -> Value:
+    def value(record: Record) -> float | None:
+        inner = record.get(variant)
+        return number(inner, name) if isinstance(inner, dict) else None
+    return value
+
+
+def render_writecost(records: Sequence[Record]) -> list[str]:
+    rows = []
+    for label, verb in WRITE_VARIANTS:
+        for what, name in (("API server CPU per write", "apiserver_cpu_ms_per_write"),
+                           ("etcd CPU per write", "etcd_cpu_ms_per_write"),
+                           ("writes per second", "writes_per_second")):
+            job = spread(records, _nested(f"Job_{verb}", name))
+            taskjob = spread(records, _nested(f"TaskJob_{verb}", name))
+            unit = "" if name == "writes_per_second" else " ms"
+            rows.append([f"{label}: {what}", cell(job, unit), cell(taskjob, unit),
+                         ratio_text(ratio(taskjob, job))])
+    return ["## writecost", "",
+            "One status write on an object nobody reconciles (no operator; the Jobs' "
+            "`managedBy` names nobody), from 8 client threads: what the API server and "
+            "etcd spend on a Job and on a TaskJob for the same write.", "",
+            *table(("write", "Job", "TaskJob", "ratio"), rows), ""]
+
+
 def render_steady(records: Sequence[Record]) -> list[str]:
     rows = [[count_text(n), cell(spread(rs, field("rss_bytes", 1 / MIB)), " MiB"),
              cell(spread(rs, field("idle_cpu_percent")), " %"),
@@ -261,6 +291,7 @@ def render_machine(data: dict[str, list[Record]]) -> list[str]:
 
 SCENARIO_RENDERERS: dict[str, Callable[[Sequence[Record]], list[str]]] = {
     "calibrate": render_calibrate,
+    "writecost": render_writecost,
     **{c.scenario: partial(render_comparison, c) for c in COMPARISONS},
     "schedules": render_schedules,
     "steady": render_steady,
