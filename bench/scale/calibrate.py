@@ -7,7 +7,6 @@ each timed from the first create until every pod is Running.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from . import objects
 from .cluster import BenchCluster, create_all
 from .observe import Watch
-from .results import append, environment
+from .results import environment, repeated
 
 NODES = 16
 
@@ -65,11 +64,4 @@ def run(n: int) -> dict[str, Any]:
 
 
 def main(args: Any) -> list[dict[str, Any]]:
-    out = []
-    for rep in range(args.repeat):
-        result = run(args.n)
-        result["repetition"] = rep
-        append("calibrate", result, args.results_dir)
-        print(json.dumps(result, sort_keys=True), flush=True)
-        out.append(result)
-    return out
+    return repeated("calibrate", args, lambda: run(args.n))

@@ -49,12 +49,17 @@ def percentile(values: list[float], q: float) -> float:
 def rounds(scenario: str, args: Any, one: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
     """`args.repeat` rounds of `one(side)` over `args.sides`, the sides
     alternating; each result printed and appended as it comes."""
-    out = []
-    for rep in range(args.repeat):
-        for side in args.sides:
-            result = one(side)
-            result["repetition"] = rep
-            append(scenario, result, args.results_dir)
-            print(json.dumps(result, sort_keys=True), flush=True)
-            out.append(result)
-    return out
+    return [_record(scenario, args, one(side), rep)
+            for rep in range(args.repeat) for side in args.sides]
+
+
+def repeated(scenario: str, args: Any, one: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
+    """`args.repeat` runs of a scenario that has no sides, each printed and appended."""
+    return [_record(scenario, args, one(), rep) for rep in range(args.repeat)]
+
+
+def _record(scenario: str, args: Any, result: dict[str, Any], rep: int) -> dict[str, Any]:
+    result["repetition"] = rep
+    append(scenario, result, args.results_dir)
+    print(json.dumps(result, sort_keys=True), flush=True)
+    return result

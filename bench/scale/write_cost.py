@@ -13,7 +13,6 @@ API server and etcd CPU are read from /proc around each variant.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from typing import Any
 from . import objects
 from .cluster import BenchCluster, request
 from .procstat import sample
-from .results import append, environment
+from .results import environment, repeated
 
 THREADS = 8
 NAMESPACE = "writecost"
@@ -105,11 +104,4 @@ def run(writes: int) -> dict[str, Any]:
 
 
 def main(args: Any) -> list[dict[str, Any]]:
-    results = []
-    for rep in range(args.repeat):
-        result = run(args.writes)
-        result["repetition"] = rep
-        append("writecost", result, args.results_dir)
-        print(json.dumps(result, sort_keys=True), flush=True)
-        results.append(result)
-    return results
+    return repeated("writecost", args, lambda: run(args.writes))
