@@ -60,15 +60,18 @@ def _variant(cluster: BenchCluster, api: Any, path: str, status: Callable[[int],
     names = [f"wc-{verb}-{t}" for t in range(THREADS)]
     per_thread = writes // THREADS
 
-    def work(name: str) -> None:
-        current = request(api, "GET", f"{path}/{name}")
+    def merge(name: str) -> None:
         for i in range(per_thread):
-            if verb == "merge":
-                request(api, "PATCH", f"{path}/{name}/status", body={"status": status(i)},
-                        content_type="application/merge-patch+json")
-            else:
-                current["status"] = status(i)
-                current = request(api, "PUT", f"{path}/{name}/status", body=current)
+            request(api, "PATCH", f"{path}/{name}/status", body={"status": status(i)},
+                    content_type="application/merge-patch+json")
+
+    def put(name: str) -> None:
+        current = request(api, "GET", f"{path}/{name}")  # an update needs the whole object
+        for i in range(per_thread):
+            current["status"] = status(i)
+            current = request(api, "PUT", f"{path}/{name}/status", body=current)
+
+    work = merge if verb == "merge" else put
 
     before = {c: sample(cluster.pid(c)).cpu_seconds for c in ("kube-apiserver", "etcd")}
     t0 = time.monotonic()
