@@ -83,9 +83,11 @@ def test_a_pod_that_waits_for_a_node_says_unschedulable_and_is_retried(
 def test_the_job_is_pending_while_init_containers_run_then_running(
         k: Kubectl, namespace: str, taskops: OperatorProcess):
     body = taskjob("initialised", "sleep 5")
+    # Longer than the 20 s that progress on its way may wait to be written
+    # (docs/taskjob.md): a shorter init is written straight as Running.
     body["spec"]["template"]["spec"]["initContainers"] = [
         {"name": "init", "image": BUSYBOX_IMAGE, "imagePullPolicy": "IfNotPresent",
-         "command": ["sleep", "6"]}]
+         "command": ["sleep", "30"]}]
     k.apply(body, namespace)
     pending_reason(k, namespace, "initialised", ("PodInitializing",))
     st = wait_phase(k, namespace, "initialised", "Running", timeout=60)

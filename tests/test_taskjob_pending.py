@@ -9,6 +9,7 @@ import pytest
 from factories import JOB_NAME, T0, job_spec, make_pod, of_type, pod_body
 from taskops.core.actions import AttemptEnded, EmitEvent
 from taskops.core.observed import observe_pod
+from taskops.core.progress_writes import PROGRESS_WINDOW_SECONDS
 from test_taskjob_core import Story, at, created, deleted
 
 UNSCHEDULABLE = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
@@ -61,17 +62,32 @@ def test_the_job_is_pending_until_its_main_container_starts() -> None:
     story = Story(job_spec())
     story.step(T0)
     assert (story.status["phase"], story.status["reason"]) == ("Pending", "Creating")
-    story.step(at(1), make_pod(phase="Pending"))
+    # On its way, the pod's progress waits out the window (progress_writes)...
+    decision = story.step(at(1), make_pod(phase="Pending"))
+    assert (story.status["phase"], story.status["reason"]) == ("Pending", "Creating")
+    assert decision.requeue_after == pytest.approx(PROGRESS_WINDOW_SECONDS - 1)
+    # ...and is written once it has passed.
+    story.step(at(PROGRESS_WINDOW_SECONDS), make_pod(phase="Pending"))
     assert (story.status["phase"], story.status["reason"]) == ("Pending", "Scheduling")
-    story.step(at(2), make_pod(phase="Pending", scheduled=True))
+    story.step(at(PROGRESS_WINDOW_SECONDS + 1), make_pod(phase="Pending", scheduled=True))
     assert story.status["reason"] == "ContainerCreating"
     assert story.status["message"] == (
         f"pod {JOB_NAME}-0-0: scheduled; the main container is being created; "
         "1 active, 0/1 succeeded")
     assert story.status["attempts"][-1]["reason"] == "Pending"
-    decision = story.step(at(3), make_pod(phase="Running", started=at(3)))
+    later = at(PROGRESS_WINDOW_SECONDS + 2)
+    decision = story.step(later, make_pod(phase="Running", started=later))
     assert (story.status["phase"], story.status["reason"]) == ("Running", "Running")
     assert story.status["attempts"][-1]["reason"] == "Running"
+    assert of_type(decision, EmitEvent) == [
+        EmitEvent("Normal", "Running", "1 active, 0/1 succeeded")]
+
+
+def test_a_pod_that_starts_within_the_window_is_written_at_once() -> None:
+    story = Story(job_spec())
+    story.step(T0)
+    decision = story.step(at(1), make_pod(phase="Running", started=at(1)))
+    assert (story.status["phase"], story.status["reason"]) == ("Running", "Running")
     assert of_type(decision, EmitEvent) == [
         EmitEvent("Normal", "Running", "1 active, 0/1 succeeded")]
 

@@ -186,13 +186,16 @@ def _conditions(
     observed = inputs.job.status
     conditions: dict[str, tuple[str, str, str]] = {"Admitted": inputs.admitted}
     ready = sum(1 for pod in live if pod.ready)
-    if live and ready == len(live):
-        conditions["Ready"] = ("True", "PodsReady", f"{ready}/{len(live)} active pods ready")
-    elif live:
+    # Pods asked for count as active (as in status.active): their appearing
+    # in the cache then changes nothing, which saves a status write a wave.
+    active = len(live) + len(inputs.creates)
+    if active and ready == active:
+        conditions["Ready"] = ("True", "PodsReady", f"{ready}/{active} active pods ready")
+    elif active:
         conditions["Ready"] = (
             "False",
             "PodsNotReady",
-            f"{ready}/{len(live)} active pods ready",
+            f"{ready}/{active} active pods ready",
         )
     else:
         conditions["Ready"] = ("False", "NoActivePods", "no active pods")

@@ -101,6 +101,7 @@ from taskops.core.observed import (
     parse_time,
 )
 from taskops.core.pods import pod_manifest, template_main_container
+from taskops.core.progress_writes import only_progress, progress_window_end
 
 # --- attempt outcomes (status.attempts[].reason) -----------------------------
 
@@ -245,6 +246,7 @@ class _Reconcile:
         self.creates: list[tuple[int, int, CreatePod]] = []
         self.waiting: list[datetime] = []
         self.latest_success: tuple[datetime, int, int] | None = None
+        self.progress_until: datetime | None = None
 
     # -- steps ---------------------------------------------------------------
 
@@ -303,6 +305,13 @@ class _Reconcile:
             reason,
             message,
         )
+        self.progress_until = self._progress_may_wait_until(status, reason)
+        if self.progress_until is not None:
+            # Only the progress of pods that are starting, and more of it is
+            # on its way: it is written with the rest (progress_writes).
+            status = dict(self.observed)
+            phase = self.observed_phase or phase
+            reason = as_non_empty_str(self.observed.get("reason")) or reason
         actions: list[Action] = []
         if phase == "Pending" and reason != self.observed.get("reason"):
             # Why it waits changed (or it starts waiting): say so; a warning
@@ -344,6 +353,25 @@ class _Reconcile:
             observations=self._observations(phase, reason, admitted),
             wants_slot=self.wants_slot,
         )
+
+    def _progress_may_wait_until(self, status: Mapping[str, Any], reason: str) -> datetime | None:
+        """Until when the new status may stay unwritten: while it differs from
+        the observed one only by the progress of starting pods, more of them
+        are on their way (none in trouble), and the window since the job's
+        newest pod was created is open. None: write it now."""
+        if self.job.deleting or (reason != "Running" and reason not in _ON_THE_WAY):
+            return None
+        starting = [pod for pod in self._live_pods() if not pod.main_started]
+        if not starting or any(
+            pod.created is None or (pod.pending is not None and pod.pending[0] not in _ON_THE_WAY)
+            for pod in starting
+        ):
+            return None
+        until = progress_window_end([pod.created for pod in self._live_pods()
+                                     if pod.created is not None])
+        if until is None or until <= self.now or not only_progress(self.observed, status):
+            return None
+        return until
 
     def _record_ended_pods(self, ending: bool) -> None:
         """Record every pod that has ended, or is being deleted, and is not recorded yet."""
@@ -706,7 +734,7 @@ class _Reconcile:
             moments.append(ttl_due)
         if phase not in TERMINAL_PHASES and not self.job.deleting:
             moments.extend(self.waiting)
-            for moment in (self.queue_deadline, self.recheck_at):
+            for moment in (self.queue_deadline, self.recheck_at, self.progress_until):
                 if moment is not None:
                     moments.append(moment)
             deadline = self._deadline()

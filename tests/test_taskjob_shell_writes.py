@@ -1,0 +1,107 @@
+"""The TaskJob shell's own writes: pods created a wave at a time, and a pod's
+finalizer removed once, even while the watch has not shown the removal yet."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from fake_api import FakeApi
+from taskops.core.admission import Caps
+from taskops.core.labels import POD_FINALIZER
+from taskops.handlers.taskjobs import TaskJobReconciler
+from taskops.kube.client import Rejected
+from taskops.metrics import Metrics
+
+T = TypeVar("T")
+KEY = ("ns", "j")
+TEMPLATE = {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+
+
+class Counting(TaskJobReconciler):
+    """The real reconciler; its calls yield to the loop as the thread pool
+    would, and it counts how many are in flight as each starts."""
+
+    def __init__(self, api: FakeApi) -> None:
+        super().__init__(api, None, Metrics(), clock=lambda: api.now,  # type: ignore[arg-type]
+                         caps=Caps())
+        self.api = api
+        self.warm = True
+        self.in_flight = 0
+        self.starts: list[tuple[str, int]] = []  # (call, in flight as it started)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        self.in_flight += 1
+        self.starts.append((fn.__name__, self.in_flight))
+        await asyncio.sleep(0)
+        try:
+            return fn(*args)
+        finally:
+            await asyncio.sleep(0)
+            self.in_flight -= 1
+
+    def calls(self, name: str) -> list[int]:
+        return [depth for call, depth in self.starts if call == name]
+
+    def deliver(self) -> None:
+        self.api.deliver(self.on_job_event, self.on_pod_event)
+
+
+class RefusingApi(FakeApi):
+    def create_pod(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+        super().create_pod(namespace, manifest)  # counted, then refused
+        raise Rejected('Pod "x" is invalid: spec.containers[0].image: Required value')
+
+
+def job(api: FakeApi, **spec: Any) -> Counting:
+    api.add_job(KEY[1], {"template": TEMPLATE, **spec}, namespace=KEY[0])
+    reconciler = Counting(api)
+    reconciler.deliver()
+    return reconciler
+
+
+def test_a_wave_of_pods_is_created_in_batches_of_one_two_four() -> None:
+    api = FakeApi(random.Random(1))
+    reconciler = job(api, completions=8, parallelism=8, completionMode="Indexed")
+    asyncio.run(reconciler.reconcile(KEY))
+    assert len(api.created_pods) == 8
+    # in flight as each create started: 1 | 1 2 | 1 2 3 4 | 1
+    assert reconciler.calls("create_pod") == [1, 1, 2, 1, 2, 3, 4, 1]
+
+
+def test_a_refused_template_costs_one_create() -> None:
+    api = RefusingApi(random.Random(1))
+    reconciler = job(api, completions=8, parallelism=8, completionMode="Indexed")
+    asyncio.run(reconciler.reconcile(KEY))
+    assert reconciler.calls("create_pod") == [1]
+    asyncio.run(reconciler.reconcile(KEY))
+    assert (api.jobs[KEY]["status"]["phase"], api.jobs[KEY]["status"]["reason"]) == (
+        "Failed", "Invalid")
+
+
+def test_a_pods_finalizer_is_removed_once_while_the_watch_lags() -> None:
+    api = FakeApi(random.Random(1))
+    reconciler = job(api)
+    asyncio.run(reconciler.reconcile(KEY))
+    (pod_key,) = api.pods
+    api.pods[pod_key]["status"] = {"phase": "Succeeded", "containerStatuses": [
+        {"name": "main", "ready": False, "state": {"terminated": {
+            "exitCode": 0, "finishedAt": "2026-12-01T00:00:05Z"}}}]}
+    api._touch("Pod", api.pods[pod_key], "MODIFIED")
+    reconciler.deliver()
+
+    async def passes() -> None:
+        for _ in range(3):  # records, releases, and one more before the echo
+            await reconciler.reconcile(KEY)
+
+    asyncio.run(passes())
+    assert api.jobs[KEY]["status"]["phase"] == "Succeeded"
+    assert POD_FINALIZER not in api.pods[pod_key]["metadata"]["finalizers"]
+    assert reconciler.calls("remove_pod_finalizer") == [1]
+    # The echo arrives: nothing is left to release.
+    reconciler.deliver()
+    asyncio.run(reconciler.reconcile(KEY))
+    assert reconciler.calls("remove_pod_finalizer") == [1]
+    assert not reconciler.released
