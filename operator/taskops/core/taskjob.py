@@ -361,14 +361,14 @@ class _Reconcile:
         newest pod was created is open. None: write it now."""
         if self.job.deleting or (reason != "Running" and reason not in _ON_THE_WAY):
             return None
-        starting = [pod for pod in self._live_pods() if not pod.main_started]
+        live = self._live_pods()
+        starting = [pod for pod in live if not pod.main_started]
         if not starting or any(
             pod.created is None or (pod.pending is not None and pod.pending[0] not in _ON_THE_WAY)
             for pod in starting
         ):
             return None
-        until = progress_window_end([pod.created for pod in self._live_pods()
-                                     if pod.created is not None])
+        until = progress_window_end([pod.created for pod in live if pod.created is not None])
         if until is None or until <= self.now or not only_progress(self.observed, status):
             return None
         return until

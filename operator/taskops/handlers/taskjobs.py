@@ -51,8 +51,10 @@ log = logging.getLogger(__name__)
 PLURAL = "taskjobs"
 # A job's pods change in bursts (created, bound, started, ended, released):
 # their events are gathered for this long into one pass, as the Job
-# controller's syncJobBatchPeriod does (1 s). Measured in the fan-out: one
-# status write per pod event was 51 a TaskJob against the Job controller's 18.
+# controller's syncJobBatchPeriod does (1 s there). 2 s because a wave of a
+# parallel job's pods ends over a second or two: with 1 s its completions
+# took two or three writes and the next wave frayed (bench fan-out: 32
+# status writes a TaskJob with 1 s, 23 with 2 s; docs/taskjob.md).
 POD_EVENT_BATCH_SECONDS = 2.0
 
 
