@@ -60,6 +60,17 @@ class Inline(TaskScheduleReconciler):
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
 
+    async def run_queued(self) -> None:
+        """What the workers would do next: the passes the queue holds, then the
+        Events sent without waiting."""
+        while len(self.queue):
+            key = await self.queue.get()
+            try:
+                await self.reconcile(key)
+            finally:
+                self.queue.done(key)
+        await self.settle()
+
 
 def test_a_scheduled_run_costs_one_status_write_that_names_it_with_its_uid() -> None:
     schedule = schedule_body(schedule_spec(schedule="@every 10s"))
@@ -72,6 +83,7 @@ def test_a_scheduled_run_costs_one_status_write_that_names_it_with_its_uid() -> 
 
     async def passes() -> None:
         await reconciler.reconcile(key)
+        await reconciler.run_queued()
         for run in api.runs:  # the watch brings the runs and the status back
             reconciler.on_run_event("ADDED", run)
         reconciler.on_schedule_event("MODIFIED", copy.deepcopy(api.schedule))
@@ -101,6 +113,7 @@ def test_a_run_the_api_server_refuses_makes_the_schedule_invalid_once_until_the_
     async def passes(count: int) -> None:
         for _ in range(count):
             await reconciler.reconcile(key)
+            await reconciler.run_queued()
             reconciler.on_schedule_event("MODIFIED", copy.deepcopy(api.schedule))
             clock[0] = clock[0] + timedelta(seconds=10)
 
@@ -125,3 +138,48 @@ def test_a_run_the_api_server_refuses_makes_the_schedule_invalid_once_until_the_
     assert len(api.runs) == 1
     (invalid,) = [c for c in api.schedule["status"]["conditions"] if c["type"] == "Invalid"]
     assert invalid["status"] == "False"
+
+
+class Schedules(Api):
+    """Several schedules behind one fake API, every call logged in order."""
+
+    def __init__(self, schedules: list[dict[str, Any]]) -> None:
+        super().__init__(schedules[0])
+        self.by_name = {s["metadata"]["name"]: s for s in schedules}
+        self.calls: list[tuple[str, str]] = []
+
+    def create_custom(self, plural: str, namespace: str,
+                      manifest: Mapping[str, Any]) -> dict[str, Any]:
+        owner = manifest["metadata"]["ownerReferences"][0]["name"]
+        self.calls.append(("create", owner))
+        return super().create_custom(plural, namespace, manifest)
+
+    def patch_status(self, plural: str, namespace: str, name: str,
+                     old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
+        self.schedule = self.by_name[name]
+        self.calls.append(("status", name))
+        return super().patch_status(plural, namespace, name, old, new)
+
+
+def test_schedules_due_together_create_all_their_runs_before_any_status_write() -> None:
+    # A run's lateness is its creation's; the status writes wait behind every
+    # creation due at the same moment, and each schedule still writes once.
+    names = [f"s{i}" for i in range(5)]
+    schedules = [schedule_body(schedule_spec(schedule="@every 10s"), name=name,
+                               uid=f"uid-{name}") for name in names]
+    for schedule in schedules:
+        schedule["metadata"]["resourceVersion"] = "1"
+    api = Schedules(schedules)
+    clock: list[datetime] = [at(10.2)]
+    reconciler = Inline(api, None, Metrics(), clock=lambda: clock[0])  # type: ignore[arg-type]
+    for schedule in schedules:
+        reconciler.on_schedule_event(None, copy.deepcopy(schedule))
+    asyncio.run(reconciler.run_queued())
+
+    assert api.calls == [("create", n) for n in names] + [("status", n) for n in names]
+    for schedule in schedules:
+        (active,) = schedule["status"]["active"]
+        assert active["uid"] == f"uid-{schedule['metadata']['name']}-{int(at(10).timestamp())}"
+    created = [e for e in api.events if e[1] == "RunCreated"]
+    assert len(created) == len(names), api.events
+    assert reconciler.metrics.schedule_runs.labels(outcome="created")._value.get() == 5

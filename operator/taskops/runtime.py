@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # Upper bound for finishing in-flight writes after SIGTERM; the chart's grace
 # period is longer, so the process exits on its own before being killed.
 SHUTDOWN_DRAIN_SECONDS = 20.0
+EVENT_SETTLE_SECONDS = 5.0
 # The leader elector makes one call at a time; the second thread takes over while
 # an abandoned (timed-out) call still holds the first until its request timeout.
 LEADER_THREADS = 2
@@ -326,6 +327,14 @@ async def run_operator(settings: Settings) -> int:
                 task.cancel()
             log.info("taskops stopped: %d workers drained, %d cancelled", len(done),
                      len(pending))
+        if not lost:
+            # The Events the workers sent without waiting (best effort, but a
+            # clean stop does not drop them).
+            _, unsent = await asyncio.wait(
+                [asyncio.create_task(r.settle()) for r in (reconciler, schedules)],
+                timeout=EVENT_SETTLE_SECONDS)
+            for task in unsent:
+                task.cancel()
         if elector is not None and not lost:
             # After the drain, so that no write of ours follows the standby's first.
             await loop.run_in_executor(None, elector.release)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -87,12 +86,17 @@ class TaskScheduleReconciler(Reconciler):
                 decision = self._refused(schedule, runs, now, str(refusal))
                 created = await self._apply_actions(key, body, decision)
             if created:
-                # The status from the runs as they now are: what the next pass
-                # would write (`status.active` with the new runs' uids), in
-                # this write instead of a second one (two per run, measured).
-                runs = [observe_run(b) for b in self.runs.owned_by(schedule.uid)]
-                decision = replace(decision,
-                                   status=decide_schedule(schedule, runs, now).status)
+                # The status waits for a second pass, queued behind every
+                # other schedule due now: a run's creation is what is late or
+                # on time, its status write is not, so at the top of a minute
+                # the creations go first (1,000 schedules: lateness p99 25 s
+                # with the write here). That pass sees the new runs (their
+                # create answers are in the store) and writes what this one
+                # would have, `status.active` with their uids: one write per
+                # run still.
+                self._record_all(decision)
+                self.queue.add(key)
+                return
             await self._write_status(key, body, decision)
         if decision.requeue_after is not None:
             self.queue.add_after(key, max(decision.requeue_after, 0.01))
@@ -135,8 +139,8 @@ class TaskScheduleReconciler(Reconciler):
                                      propagation)
                     log.info("%s/%s: deleting run %s (%s)", namespace, name, run, reason)
                 case EmitEvent(type=type_, reason=reason, message=message):
-                    await self._call(self.kube.post_event, body, KIND, type_, reason, message,
-                                     self.clock())
+                    self._call_soon(self.kube.post_event, body, KIND, type_, reason, message,
+                                    self.clock())
         return created_any
 
     async def _write_status(self, key: Key, body: Mapping[str, Any],
@@ -151,6 +155,9 @@ class TaskScheduleReconciler(Reconciler):
                 return
             if updated is not None:
                 self.schedules.upsert(updated)
+        self._record_all(decision)
+
+    def _record_all(self, decision: ScheduleDecision) -> None:
         for observation in decision.observations:
             self._record(observation)
 
