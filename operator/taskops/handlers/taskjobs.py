@@ -257,8 +257,10 @@ class TaskJobReconciler(Reconciler):
                     if version is not None:
                         self.released[(namespace, pod)] = version
                 case EmitEvent(type=type_, reason=reason, message=message):
-                    await self._call(self.kube.post_event, body, KIND, type_, reason, message,
-                                     self.clock())
+                    # Not waited for: on a job's first pass the Event comes
+                    # before its pod's creation, which needs nothing from it.
+                    self._call_soon(self.kube.post_event, body, KIND, type_, reason, message,
+                                    self.clock())
                     log.info("%s/%s: %s: %s", namespace, name, reason, message)
                 case AddJobFinalizer():
                     finalized = await self._call(self.kube.add_finalizer, PLURAL, namespace,
