@@ -395,7 +395,8 @@ _OPTIONS: tuple[_Option, ...] = (
         "--worker-limit",
         _positive_int,
         "Most TaskJobs reconciled at once: the number of reconcile workers, and of "
-        "threads for blocking Kubernetes API calls.",
+        "threads for blocking Kubernetes API calls; TaskSchedules get half as many "
+        "workers (at least 2).",
         metavar="N",
     ),
     _Option(
