@@ -45,12 +45,15 @@ def schedule_workers(workers: int) -> int:
     """TaskSchedule workers beside `workers` TaskJob workers: half as many. A
     schedule's pass at its fire time is one create, and when many schedules
     share a minute those creates are what is late (1,000 schedules on one
-    minute: lateness p99 14 s with a quarter, docs/schedules.md)."""
+    minute: lateness p99 14 s with a quarter, 9 s with half; docs/schedules.md)."""
     return max(2, workers // 2)
+
 
 # Upper bound for finishing in-flight writes after SIGTERM; the chart's grace
 # period is longer, so the process exits on its own before being killed.
 SHUTDOWN_DRAIN_SECONDS = 20.0
+# Then for the Events sent without waiting; the two fit the chart's
+# `terminationGracePeriodSeconds` (at least preStopSleepSeconds + 25).
 EVENT_SETTLE_SECONDS = 5.0
 # The leader elector makes one call at a time; the second thread takes over while
 # an abandoned (timed-out) call still holds the first until its request timeout.
