@@ -183,3 +183,28 @@ def test_schedules_due_together_create_all_their_runs_before_any_status_write() 
     created = [e for e in api.events if e[1] == "RunCreated"]
     assert len(created) == len(names), api.events
     assert reconciler.metrics.schedule_runs.labels(outcome="created")._value.get() == 5
+
+
+def test_a_schedule_whose_next_run_is_due_by_its_deferred_pass_writes_its_status_then() -> None:
+    # Overloaded (more due than runs can be created for): by the time the
+    # deferred pass comes, the next instant is due too. It creates that run
+    # and writes the status with both, rather than deferring for ever.
+    schedule = schedule_body(schedule_spec(schedule="@every 10s"), name="s0", uid="uid-s0")
+    schedule["metadata"]["resourceVersion"] = "1"
+    api = Schedules([schedule])
+    clock: list[datetime] = [at(10.2)]
+    reconciler = Inline(api, None, Metrics(), clock=lambda: clock[0])  # type: ignore[arg-type]
+    reconciler.on_schedule_event(None, copy.deepcopy(schedule))
+    key = (NAMESPACE, "s0")
+
+    async def passes() -> None:
+        await reconciler.reconcile(key)  # creates the run for 10 s, defers
+        clock[0] = at(20.2)
+        key_again = await reconciler.queue.get()
+        await reconciler.reconcile(key_again)  # the deferred pass: 20 s is due
+        reconciler.queue.done(key_again)
+        await reconciler.settle()
+
+    asyncio.run(passes())
+    assert api.calls == [("create", "s0"), ("create", "s0"), ("status", "s0")]
+    assert len(schedule["status"]["active"]) == 2

@@ -107,7 +107,10 @@ def test_a_status_reply_after_the_deletion_does_not_bring_the_job_back() -> None
 
         api.patch_status = patch_then_vanish  # type: ignore[method-assign]
         api.deliver(reconciler.on_job_event, reconciler.on_pod_event)
-        await reconciler.reconcile(KEY)
+        await reconciler.reconcile(KEY)  # a new job's first pass creates its pod only
+        assert api.status_writes == 0
+        await reconciler.reconcile(KEY)  # this one writes the status
+        assert api.status_writes == 1
         return reconciler
 
     reconciler = asyncio.run(scenario())

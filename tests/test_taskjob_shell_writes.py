@@ -105,3 +105,54 @@ def test_a_pods_finalizer_is_removed_once_while_the_watch_lags() -> None:
     asyncio.run(reconciler.reconcile(KEY))
     assert reconciler.calls("remove_pod_finalizer") == [1]
     assert not reconciler.released
+
+
+async def run_queued(reconciler: Counting) -> None:
+    """What the workers would do next: every pass the queue holds, in order."""
+    while len(reconciler.queue):
+        key = await reconciler.queue.get()
+        try:
+            await reconciler.reconcile(key)
+        finally:
+            reconciler.queue.done(key)
+    await reconciler.settle()
+
+
+def jobs_created_together(api: FakeApi, count: int, caps: Caps) -> Counting:
+    for i in range(count):
+        api.add_job(f"j{i}", {"template": TEMPLATE}, namespace="ns")
+    reconciler = Counting(api)
+    reconciler.admission.caps = caps
+    reconciler.deliver()
+    return reconciler
+
+
+def test_jobs_created_together_get_every_pod_before_any_status_write() -> None:
+    api = FakeApi(random.Random(1))
+    reconciler = jobs_created_together(api, 5, Caps())
+    asyncio.run(run_queued(reconciler))
+    order = [call for call, _ in reconciler.starts
+             if call in ("add_finalizer", "create_pod", "patch_status")]
+    assert order == ["add_finalizer", "create_pod"] * 5 + ["patch_status"] * 5
+    # The pass after each job's first writes what that one would have: the
+    # attempt and its pod, once, with one Event.
+    for i in range(5):
+        status = api.jobs[("ns", f"j{i}")]["status"]
+        assert status["phase"] == "Pending"
+        assert [a["pod"] for a in status["attempts"]] == [f"j{i}-0-0"]
+    assert api.status_writes == 5
+    assert sorted(key[1] for key, _, _ in api.events) == [f"j{i}" for i in range(5)]
+    # And the echoes of those writes change nothing more.
+    reconciler.deliver()
+    asyncio.run(run_queued(reconciler))
+    assert (api.status_writes, len(api.created_pods), len(api.events)) == (5, 5, 5)
+
+
+def test_under_concurrency_caps_a_new_jobs_admission_is_written_before_its_pod() -> None:
+    # The written Admitted condition is what holds the slot across a restart.
+    api = FakeApi(random.Random(1))
+    reconciler = jobs_created_together(api, 2, Caps(total=10))
+    asyncio.run(run_queued(reconciler))
+    order = [call for call, _ in reconciler.starts
+             if call in ("add_finalizer", "create_pod", "patch_status")]
+    assert order == ["patch_status", "add_finalizer", "create_pod"] * 2

@@ -48,6 +48,8 @@ class TaskScheduleReconciler(Reconciler):
         # Runs the API server refused, by schedule uid: (the spec generation
         # refused, its message). A new generation is tried afresh.
         self.refusals: dict[str, tuple[int, str]] = {}
+        # Schedules whose status write a pass left to the next (see reconcile).
+        self.owed: set[Key] = set()
 
     # ------------------------------------------------------------------ watch events
     def on_schedule_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -55,6 +57,7 @@ class TaskScheduleReconciler(Reconciler):
         if event_type == "DELETED":
             self.schedules.delete(body)
             self.refusals.pop(body["metadata"].get("uid", ""), None)
+            self.owed.discard(key_of(body))
             return
         if self.schedules.upsert(dict(body)):
             self.queue.add(key_of(body))
@@ -85,7 +88,7 @@ class TaskScheduleReconciler(Reconciler):
             except Rejected as refusal:
                 decision = self._refused(schedule, runs, now, str(refusal))
                 created = await self._apply_actions(key, body, decision)
-            if created:
+            if created and key not in self.owed:
                 # The status waits for a second pass, queued behind every
                 # other schedule due now: a run's creation is what is late or
                 # on time, its status write is not, so at the top of a minute
@@ -93,10 +96,16 @@ class TaskScheduleReconciler(Reconciler):
                 # with the write here). That pass sees the new runs (their
                 # create answers are in the store) and writes what this one
                 # would have, `status.active` with their uids: one write per
-                # run still.
+                # run still. Once only: when more schedules are due than the
+                # API server can create runs for, the pass after finds the
+                # next instant due, and deferring again would leave the status
+                # unwritten for as long as the overload lasts (10,000
+                # schedules a minute: 1,712 status writes for 15,585 runs).
                 self._record_all(decision)
+                self.owed.add(key)
                 self.queue.add(key)
                 return
+            self.owed.discard(key)
             await self._write_status(key, body, decision)
         if decision.requeue_after is not None:
             self.queue.add_after(key, max(decision.requeue_after, 0.01))
