@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from fake_api import FakeApi
 from taskops.core.admission import Caps
-from taskops.core.labels import POD_FINALIZER
+from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
 from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.kube.client import Rejected
 from taskops.metrics import Metrics
@@ -133,19 +133,50 @@ def test_jobs_created_together_get_every_pod_before_any_status_write() -> None:
     asyncio.run(run_queued(reconciler))
     order = [call for call, _ in reconciler.starts
              if call in ("add_finalizer", "create_pod", "patch_status")]
-    assert order == ["add_finalizer", "create_pod"] * 5 + ["patch_status"] * 5
+    # The drain finalizer too waits for the pass after: it is a custom
+    # resource write as costly as a status write.
+    assert order == ["create_pod"] * 5 + ["patch_status", "add_finalizer"] * 5
     # The pass after each job's first writes what that one would have: the
-    # attempt and its pod, once, with one Event.
+    # attempt and its pod, once, with one Event, and the finalizer of a job
+    # whose pod is still there to drain.
     for i in range(5):
         status = api.jobs[("ns", f"j{i}")]["status"]
         assert status["phase"] == "Pending"
         assert [a["pod"] for a in status["attempts"]] == [f"j{i}-0-0"]
     assert api.status_writes == 5
+    assert all(JOB_FINALIZER in job["metadata"]["finalizers"] for job in api.jobs.values())
     assert sorted(key[1] for key, _, _ in api.events) == [f"j{i}" for i in range(5)]
     # And the echoes of those writes change nothing more.
     reconciler.deliver()
     asyncio.run(run_queued(reconciler))
     assert (api.status_writes, len(api.created_pods), len(api.events)) == (5, 5, 5)
+
+
+def test_a_job_whose_pod_ended_before_its_second_pass_never_pays_the_drain_finalizer() -> None:
+    """An operator behind a burst reaches a job's second pass after its short
+    pod has ended: one status write records the whole run, and with nothing
+    left to drain no finalizer is added (nor removed later)."""
+    api = FakeApi(random.Random(1))
+    reconciler = jobs_created_together(api, 3, Caps())
+
+    async def first_passes() -> None:
+        for _ in range(3):
+            key = await reconciler.queue.get()
+            await reconciler.reconcile(key)
+            reconciler.queue.done(key)
+
+    asyncio.run(first_passes())
+    assert (len(api.created_pods), api.status_writes) == (3, 0)
+    for pod in api.pods.values():
+        api._finish(pod, 0)
+    reconciler.deliver()
+    asyncio.run(run_queued(reconciler))
+    for job in api.jobs.values():
+        assert job["status"]["phase"] == "Succeeded"
+        assert JOB_FINALIZER not in (job["metadata"].get("finalizers") or [])
+    assert reconciler.calls("add_finalizer") == []
+    assert api.status_writes == 3
+    assert all(POD_FINALIZER not in pod["metadata"]["finalizers"] for pod in api.pods.values())
 
 
 def test_under_concurrency_caps_a_new_jobs_admission_is_written_before_its_pod() -> None:

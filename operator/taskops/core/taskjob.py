@@ -331,10 +331,11 @@ class _Reconcile:
             actions.append(EmitEvent("Normal", "Admitted", f"admitted after {waited}s Queued"))
         actions.extend(self.attempt_events)
         if (not self.job.deleting and JOB_FINALIZER not in self.job.finalizers
-                and (self.creates or self.pods)):
-            # Only once there is a pod to drain: a job that is Queued, Waiting
+                and (self.creates or any(not pod.terminal for pod in self.pods))):
+            # Only while there is a pod to drain: a job that is Queued, Waiting
             # or Suspended costs no metadata write (a suspended run of every
-            # schedule would pay one each).
+            # schedule would pay one each), nor one whose pods all ended
+            # before a pass saw them (the shell's first pass leaves it out).
             actions.append(AddJobFinalizer())
         actions.extend(self.stops)
         actions.extend(self._releases())

@@ -9,7 +9,7 @@ does, from the job, its pods and the clock. This module only
 Status first: the pod finalizer is only released once the status that
 records the attempt is stored (see the core), so no attempt is ever lost.
 The one exception is a new job's first pass (`creates_first`): it creates
-the pods and leaves the status to the pass after.
+the pods and leaves the status and the drain finalizer to the pass after.
 """
 
 from __future__ import annotations
@@ -66,11 +66,12 @@ def creates_first(body: Mapping[str, Any], decision: Decision, caps: Caps) -> bo
 
     When many jobs are created at once, each one's first status write before
     its pod put one custom-resource write (about 10 ms of the API server's
-    CPU) ahead of every pod but the first (bench burst). Only a job with no
-    status yet whose pass asks for pods and nothing else that needs its
-    status stored first (a pod's release, a stop): its next pass sees those
-    pods and writes the same. Not under concurrency caps: there the written
-    `Admitted` condition is what holds the slot across a restart.
+    CPU) ahead of every pod but the first (bench burst), and so did its
+    drain finalizer's. Only a job with no status yet whose pass asks for
+    pods and nothing else that needs its status stored first (a pod's
+    release, a stop): its next pass sees those pods and writes the same.
+    Not under concurrency caps: there the written `Admitted` condition is
+    what holds the slot across a restart.
     """
     if body.get("status") or not caps.unlimited or body["metadata"].get("deletionTimestamp"):
         return False
@@ -231,22 +232,14 @@ class TaskJobReconciler(Reconciler):
 
     async def _create_first(self, key: Key, body: Mapping[str, Any],
                             decision: Decision) -> None:
-        """A new job's first pass: its finalizer and pods only. The status
-        write, its Event and its metrics go to the next pass, queued behind
-        every job already waiting, which sees the pods (their create answers
-        are in the store) and writes what this pass would have, or already
-        what they have become since."""
-        namespace, name = key
-        meta = body["metadata"]
-        actions = [a for a in decision.actions if isinstance(a, AddJobFinalizer | CreatePod)]
-        if actions and isinstance(actions[0], AddJobFinalizer):
-            finalized = await self._call(self.kube.add_finalizer, PLURAL, namespace, name,
-                                         JOB_FINALIZER, list(meta.get("finalizers") or []))
-            if finalized is None:
-                return  # no pod before the drain finalizer; its watch event brings the job back
-            self._keep(finalized)
-        creates = [a for a in actions if isinstance(a, CreatePod)]
-        if await self._create_pods(key, meta["uid"], creates):
+        """A new job's first pass: its pods only. The status write, the drain
+        finalizer, the Event and the metrics go to the next pass, queued
+        behind every job already waiting, which sees the pods (their create
+        answers are in the store) and writes what this pass would have, or
+        already what they have become since: a pod that ended by then has
+        nothing to drain, so that job never pays the finalizer's write."""
+        creates = [a for a in decision.actions if isinstance(a, CreatePod)]
+        if await self._create_pods(key, body["metadata"]["uid"], creates):
             self.queue.add(key)
 
     async def _apply(self, key: Key, body: Mapping[str, Any], decision: Decision,
@@ -310,8 +303,8 @@ class TaskJobReconciler(Reconciler):
                                                  name, JOB_FINALIZER,
                                                  list(meta.get("finalizers") or []))
                     if finalized is None:
-                        # No pod may exist before the drain finalizer: the
-                        # watch event of the changed object brings it back.
+                        # This pass's pods only after the drain finalizer:
+                        # the watch event of the changed object brings it back.
                         break
                     self._keep(finalized)
                 case RemoveJobFinalizer():
