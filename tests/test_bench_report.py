@@ -230,3 +230,6 @@ def test_writecost_table_is_per_write_cost_of_each_kind_and_the_taskjob_over_job
         typeset("3.00 ms (x2)"), typeset("6.50 ms (6.00-7.00, x2)"), "2.17"]
     assert row(table, "status update (PUT): writes per second")[1:] == [
         typeset("500 (x2)"), typeset("250 (x2)"), "0.50"]
+    # The create variant is in the newer of the two runs only.
+    assert row(table, "create: API server CPU per write")[1:] == [
+        typeset("2.00 ms (x1; n/a x1)"), typeset("5.00 ms (x1; n/a x1)"), "2.50"]

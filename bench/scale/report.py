@@ -158,7 +158,8 @@ def render_calibrate(records: Sequence[Record]) -> list[str]:
             *table(("n", "pre-bound pods/s", "scheduled pods/s"), rows), ""]
 
 
-WRITE_VARIANTS = (("status merge patch", "merge"), ("status update (PUT)", "put"))
+WRITE_VARIANTS = (("status merge patch", "merge"), ("status update (PUT)", "put"),
+                  ("create", "create"))
 
 
 def _nested(variant: str, name: str) -> Value:
@@ -182,7 +183,9 @@ def render_writecost(records: Sequence[Record]) -> list[str]:
     return ["## writecost", "",
             "One status write on an object nobody reconciles (no operator; the Jobs' "
             "`managedBy` names nobody), from 8 client threads: what the API server and "
-            "etcd spend on a Job and on a TaskJob for the same write.", "",
+            "etcd spend on a Job and on a TaskJob for the same write; and one create of "
+            "each, the body the burst scenario sends (runs before 2026-12-07 had no "
+            "create variant).", "",
             *table(("write", "Job", "TaskJob", "ratio"), rows), ""]
 
 

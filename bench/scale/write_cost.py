@@ -1,4 +1,4 @@
-"""writecost: what one status write costs the API server, by kind and verb.
+"""writecost: what one write costs the API server, by kind and verb.
 
 The burst figures say a TaskJob costs the API server about twice what a Job
 does for the same number of writes. This isolates the write: W status writes
@@ -7,7 +7,9 @@ the Job controller leaves alone), from `THREADS` client threads each on its
 own object, each write changing the status as a controller's does (the phase
 and a counter flip). Variants: a TaskJob written with a JSON merge patch (what
 the operator sends) and with an update (PUT of the whole object at its
-resourceVersion, what client-go's UpdateStatus sends), and a Job both ways.
+resourceVersion, what client-go's UpdateStatus sends), and a Job both ways;
+and W creates of each kind (the body the burst scenario sends: a client's
+burst pays this before any controller acts).
 API server and etcd CPU are read from /proc around each variant.
 """
 
@@ -24,6 +26,8 @@ from .procstat import sample
 from .results import environment, repeated
 
 THREADS = 8
+# Status writes as a merge patch and as an update, and the object's create.
+VERBS = ("merge", "put", "create")
 NAMESPACE = "writecost"
 TASKJOBS = f"/apis/taskops.dev/v1alpha1/namespaces/{NAMESPACE}/taskjobs"
 JOBS = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
@@ -55,10 +59,19 @@ def job_status(i: int) -> dict[str, Any]:
             "uncountedTerminatedPods": {}, "succeeded": 0, "failed": 0}
 
 
+def unreconciled_job(name: str) -> dict[str, Any]:
+    """A Job the Job controller leaves alone: suspended, managed by nobody."""
+    job = objects.job(name, 5)
+    job["spec"]["suspend"] = True
+    job["spec"]["managedBy"] = "bench.taskops.dev/nobody"
+    return job
+
+
 def _variant(cluster: BenchCluster, api: Any, path: str, status: Callable[[int], dict[str, Any]],
              verb: str, writes: int) -> dict[str, Any]:
     names = [f"wc-{verb}-{t}" for t in range(THREADS)]
     per_thread = writes // THREADS
+    kind_body = objects.taskjob if path == TASKJOBS else lambda name, _: unreconciled_job(name)
 
     def merge(name: str) -> None:
         for i in range(per_thread):
@@ -71,7 +84,13 @@ def _variant(cluster: BenchCluster, api: Any, path: str, status: Callable[[int],
             current["status"] = status(i)
             current = request(api, "PUT", f"{path}/{name}/status", body=current)
 
-    work = merge if verb == "merge" else put
+    def create(name: str) -> None:
+        # What a client's burst costs before any controller acts: the object's
+        # create, the same body the burst scenario sends.
+        for i in range(per_thread):
+            request(api, "POST", path, body=kind_body(f"{name}-{i}", 5))
+
+    work = {"merge": merge, "put": put, "create": create}[verb]
 
     before = {c: sample(cluster.pid(c)).cpu_seconds for c in ("kube-apiserver", "etcd")}
     t0 = time.monotonic()
@@ -95,13 +114,10 @@ def run(writes: int) -> dict[str, Any]:
         for t in range(THREADS):
             name = f"wc-{verb}-{t}"
             request(api, "POST", TASKJOBS, body=objects.taskjob(name, 5))
-            job = objects.job(name, 5)
-            job["spec"]["suspend"] = True
-            job["spec"]["managedBy"] = "bench.taskops.dev/nobody"
-            request(api, "POST", JOBS, body=job)
+            request(api, "POST", JOBS, body=unreconciled_job(name))
     out: dict[str, Any] = {"scenario": "writecost", "env": environment(), "threads": THREADS}
     for kind, path, status in (("TaskJob", TASKJOBS, taskjob_status), ("Job", JOBS, job_status)):
-        for verb in ("merge", "put"):
+        for verb in VERBS:
             out[f"{kind}_{verb}"] = _variant(cluster, api, path, status, verb, writes)
     return out
 
