@@ -112,6 +112,17 @@ def test_new_job_gets_the_finalizer_before_its_first_pod_in_one_pass() -> None:
     assert (decision.status["phase"], decision.status["reason"]) == ("Pending", "Creating")
 
 
+def test_the_drain_finalizer_is_asked_for_while_a_pod_has_not_ended() -> None:
+    """The shell's first pass over a new job creates its pods only; the next
+    asks for the finalizer if a pod is still there to drain, and not if they
+    all ended meanwhile (an operator behind a burst of short jobs)."""
+    running = Story(job_spec(), finalizers=()).step(at(3), make_pod(0, 0, created=T0))
+    assert of_type(running, AddJobFinalizer) == [AddJobFinalizer()]
+    ended = Story(job_spec(), finalizers=()).step(at(12), succeeded_pod(0, 0, seconds=8))
+    assert ended.status["phase"] == "Succeeded"
+    assert not of_type(ended, AddJobFinalizer)
+
+
 def test_admitted_job_creates_the_first_attempt() -> None:
     decision = Story(job_spec()).step(at(5))
     assert created(decision) == [f"{JOB_NAME}-0-0"]
