@@ -67,11 +67,15 @@ def unreconciled_job(name: str) -> dict[str, Any]:
     return job
 
 
+def unreconciled_taskjob(name: str) -> dict[str, Any]:
+    """A TaskJob as the burst sends it (no operator runs in writecost)."""
+    return objects.taskjob(name, 5)
+
+
 def _variant(cluster: BenchCluster, api: Any, path: str, status: Callable[[int], dict[str, Any]],
-             verb: str, writes: int) -> dict[str, Any]:
+             body: Callable[[str], dict[str, Any]], verb: str, writes: int) -> dict[str, Any]:
     names = [f"wc-{verb}-{t}" for t in range(THREADS)]
     per_thread = writes // THREADS
-    kind_body = objects.taskjob if path == TASKJOBS else lambda name, _: unreconciled_job(name)
 
     def merge(name: str) -> None:
         for i in range(per_thread):
@@ -88,7 +92,7 @@ def _variant(cluster: BenchCluster, api: Any, path: str, status: Callable[[int],
         # What a client's burst costs before any controller acts: the object's
         # create, the same body the burst scenario sends.
         for i in range(per_thread):
-            request(api, "POST", path, body=kind_body(f"{name}-{i}", 5))
+            request(api, "POST", path, body=body(f"{name}-{i}"))
 
     work = {"merge": merge, "put": put, "create": create}[verb]
 
@@ -113,12 +117,14 @@ def run(writes: int) -> dict[str, Any]:
     for verb in ("merge", "put"):
         for t in range(THREADS):
             name = f"wc-{verb}-{t}"
-            request(api, "POST", TASKJOBS, body=objects.taskjob(name, 5))
+            request(api, "POST", TASKJOBS, body=unreconciled_taskjob(name))
             request(api, "POST", JOBS, body=unreconciled_job(name))
     out: dict[str, Any] = {"scenario": "writecost", "env": environment(), "threads": THREADS}
-    for kind, path, status in (("TaskJob", TASKJOBS, taskjob_status), ("Job", JOBS, job_status)):
+    for kind, path, status, body in (
+            ("TaskJob", TASKJOBS, taskjob_status, unreconciled_taskjob),
+            ("Job", JOBS, job_status, unreconciled_job)):
         for verb in VERBS:
-            out[f"{kind}_{verb}"] = _variant(cluster, api, path, status, verb, writes)
+            out[f"{kind}_{verb}"] = _variant(cluster, api, path, status, body, verb, writes)
     return out
 
 
