@@ -246,6 +246,11 @@ def hand_cases() -> Iterator[tuple[str, str, list[dict[str, Any]], str]]:
     yield ("rule-tj-max-below-initial", "rejected spec.retry.backoff.maxDelaySeconds",
            [tj("rule-tj-max-below-initial", job_spec(retry={"backoff": {
                "initialDelaySeconds": 60, "maxDelaySeconds": 10}}))], "max delay below initial")
+    # No maxDelaySeconds: the rule weighs the initial delay against its default (300),
+    # which the API server no longer fills in.
+    yield ("rule-tj-initial-above-default-max", "rejected spec.retry.backoff.maxDelaySeconds",
+           [tj("rule-tj-initial-above-default-max", job_spec(retry={"backoff": {
+               "initialDelaySeconds": 600}}))], "initial delay above the default max delay")
     yield ("rule-tj-exit-codes-empty", "rejected spec.retry.onExitCodes.values",
            [tj("rule-tj-exit-codes-empty", job_spec(retry={"onExitCodes": {
                "operator": "In", "values": []}}))], "no exit codes")

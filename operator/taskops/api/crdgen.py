@@ -74,6 +74,11 @@ class CrdDescriptor:
     status_model: type[BaseModel]
     description: str
     printer_columns: tuple[PrinterColumn, ...]
+    # Subtrees of the spec whose defaults the operator applies instead of the
+    # API server (README, "TaskJob spec reference"): TaskJob specs come in
+    # bursts, and a default filled in and stored costs the API server on every
+    # write and read of the object (bench/findings.md, item 16).
+    operator_defaulted: tuple[str, ...] = ()
     group: str = GROUP
     version: str = VERSION
 
@@ -87,6 +92,7 @@ TASKJOB: Final = CrdDescriptor(
     names=ResourceNames(kind=KIND, plural="taskjobs", singular="taskjob", short_names=("tj",)),
     spec_model=TaskJobSpec,
     status_model=TaskJobStatus,
+    operator_defaulted=("spec",),
     description="TaskJob runs a task to completion: one pod per attempt, with retries, "
     "backoff, deadlines, fan-out and a result.",
     printer_columns=(
@@ -113,6 +119,7 @@ TASKSCHEDULE: Final = CrdDescriptor(
     ),
     spec_model=TaskScheduleSpec,
     status_model=TaskScheduleStatus,
+    operator_defaulted=("spec.taskJobTemplate.spec",),
     description="TaskSchedule creates TaskJobs on a schedule: cron with seconds, time zones, "
     "jitter, concurrency policies, missed runs, history and manual triggers.",
     printer_columns=(
@@ -167,7 +174,10 @@ _DROPPED: Final = frozenset({"title", "discriminator", "uniqueItems", "examples"
 
 
 def structural(
-    schema: dict[str, Any], root_path: str = "", defaults: bool = True
+    schema: dict[str, Any],
+    root_path: str = "",
+    defaults: bool = True,
+    operator_defaulted: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Rewrite a pydantic JSON schema (with `$defs`) into a structural schema.
 
@@ -176,14 +186,32 @@ def structural(
     `defaults=False` drops every default: the status is written by the
     operator alone, and a default the API server filled in would make the
     stored status differ from the written one on every reconcile.
+    Under a path of `operator_defaulted` defaults are dropped too, and each
+    one is said in its field's description (`kubectl explain` shows it):
+    the operator applies them when it reads the object.
     Raises SchemaError for shapes a CRD cannot express.
     """
     defs = schema.get("$defs", {})
     body = {k: v for k, v in schema.items() if k != "$defs"}
-    return _node(body, defs, root_path, defaults)
+    return _node(body, defs, root_path, _Defaults(defaults, operator_defaulted))
 
 
-def _node(node: dict[str, Any], defs: dict[str, Any], path: str, defaults: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Defaults:
+    """Which defaults a schema keeps: none (`stored` false), or all but those
+    under the paths the operator defaults."""
+
+    stored: bool
+    operator_defaulted: tuple[str, ...]
+
+    def by_operator(self, path: str) -> bool:
+        return any(path == p or path.startswith((f"{p}.", f"{p}["))
+                   for p in self.operator_defaulted)
+
+
+def _node(
+    node: dict[str, Any], defs: dict[str, Any], path: str, defaults: _Defaults
+) -> dict[str, Any]:
     node = dict(node)
     if "anyOf" in node:
         node = _collapse_any_of(node, path)
@@ -198,8 +226,13 @@ def _node(node: dict[str, Any], defs: dict[str, Any], path: str, defaults: bool)
         node["enum"] = [node.pop("const")]
     for key in _DROPPED:
         node.pop(key, None)
-    if node.get("default", 0) is None or not defaults:
+    if node.get("default", 0) is None or not defaults.stored:
         node.pop("default", None)
+    elif "default" in node and defaults.by_operator(path):
+        value = node.pop("default")
+        if value != {}:  # an empty object's default only let its fields' defaults apply
+            said = f"Default: {_shown(value)}."
+            node["description"] = f"{node.get('description', '').rstrip()} {said}"
     if node.get("additionalProperties") is False:
         node.pop("additionalProperties")
     if node.get("additionalProperties") is True:
@@ -226,6 +259,15 @@ def _node(node: dict[str, Any], defs: dict[str, Any], path: str, defaults: bool)
         ]
     _check_node(node, path)
     return {key: node[key] for key in _KEY_ORDER if key in node}
+
+
+def _shown(value: Any) -> str:
+    """A default as a user writes it in YAML: true, 2.0, Exponential, []."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def _collapse_any_of(node: dict[str, Any], path: str) -> dict[str, Any]:
@@ -275,11 +317,17 @@ def _check_node(node: dict[str, Any], path: str) -> None:
         raise SchemaError(f"{path or '<root>'}: every node needs a type")
 
 
-def crd(descriptor: CrdDescriptor) -> dict[str, Any]:
-    """The CustomResourceDefinition (apiextensions.k8s.io/v1) of one kind."""
+def crd(descriptor: CrdDescriptor, *, every_default: bool = False) -> dict[str, Any]:
+    """The CustomResourceDefinition (apiextensions.k8s.io/v1) of one kind.
+
+    `every_default` keeps the defaults the operator applies as schema
+    defaults: the README's reference reads them there (never applied).
+    """
     names = descriptor.names
     spec_schema = structural(
-        descriptor.spec_model.model_json_schema(by_alias=True, mode="validation"), "spec"
+        descriptor.spec_model.model_json_schema(by_alias=True, mode="validation"),
+        "spec",
+        operator_defaulted=() if every_default else descriptor.operator_defaulted,
     )
     status_schema = structural(
         descriptor.status_model.model_json_schema(by_alias=True, mode="validation"),

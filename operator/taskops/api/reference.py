@@ -56,7 +56,7 @@ def _rows(node: dict[str, Any], prefix: str) -> Iterator[tuple[str, str, str, st
 
 def table(descriptor: CrdDescriptor) -> str:
     """The markdown table of `spec` fields of one kind."""
-    version = crd(descriptor)["spec"]["versions"][0]
+    version = crd(descriptor, every_default=True)["spec"]["versions"][0]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     lines = ["| field | type | default | meaning |", "|---|---|---|---|"]
     lines += [f"| `{p}` | {t} | {d} | {m} |" for p, t, d, m in _rows(spec, "")]

@@ -103,6 +103,12 @@ BACKOFF_ORDER_MESSAGE: Final = (
 )
 
 
+# Named apart: the CEL rule below must use them where a field is unset, since
+# the API server no longer fills spec defaults in (crdgen, operator_defaulted).
+DEFAULT_INITIAL_DELAY_SECONDS: Final = 10
+DEFAULT_MAX_DELAY_SECONDS: Final = 300
+
+
 class Backoff(ApiModel):
     """How long to wait before each retry.
 
@@ -114,8 +120,9 @@ class Backoff(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel_rule(
-                    "!has(self.initialDelaySeconds) || !has(self.maxDelaySeconds)"
-                    " || self.maxDelaySeconds >= self.initialDelaySeconds",
+                    "(has(self.maxDelaySeconds) ? self.maxDelaySeconds"
+                    f" : {DEFAULT_MAX_DELAY_SECONDS}) >= (has(self.initialDelaySeconds)"
+                    f" ? self.initialDelaySeconds : {DEFAULT_INITIAL_DELAY_SECONDS})",
                     BACKOFF_ORDER_MESSAGE,
                     ".maxDelaySeconds",
                 )
@@ -129,7 +136,7 @@ class Backoff(ApiModel):
         "`initialDelaySeconds`; None: retry at once.",
     )
     initial_delay_seconds: int = Field(
-        default=10,
+        default=DEFAULT_INITIAL_DELAY_SECONDS,
         ge=0,
         le=MAX_DURATION_SECONDS,
         description="Delay before the first retry, in seconds.",
@@ -141,7 +148,7 @@ class Backoff(ApiModel):
         description="Growth of the delay per retry (Exponential only).",
     )
     max_delay_seconds: int = Field(
-        default=300,
+        default=DEFAULT_MAX_DELAY_SECONDS,
         ge=0,
         le=MAX_DURATION_SECONDS,
         description="Upper bound of the delay before jitter, in seconds.",
