@@ -179,3 +179,24 @@ def test_the_objects_of_an_owner_gone_by_name_are_found_without_reading_all() ->
     assert pods.owned_by_name("ns", "TaskJob", "nope") == []
     pods.delete(obj("p1", "2", owner="old-uid"))
     assert [p["metadata"]["name"] for p in pods.owned_by_name("ns", "TaskJob", "job")] == ["p2"]
+
+
+def test_a_view_is_worked_out_once_per_version_of_each_object() -> None:
+    store = OwnedStore()
+    store.upsert(obj("p1", "1", uid="a", owner="job"))
+    store.upsert(obj("p2", "1", uid="b", owner="job"))
+    seen: list[str] = []
+
+    def view(body: Any) -> tuple[str, str]:
+        seen.append(body["metadata"]["name"])
+        return body["metadata"]["name"], body["metadata"]["resourceVersion"]
+
+    assert sorted(store.owned_views("job", view)) == [("p1", "1"), ("p2", "1")]
+    assert sorted(store.owned_views("job", view)) == [("p1", "1"), ("p2", "1")]
+    assert sorted(seen) == ["p1", "p2"]  # the second read decoded nothing
+    store.upsert(obj("p1", "2", uid="a", owner="job"))
+    assert sorted(store.owned_views("job", view)) == [("p1", "2"), ("p2", "1")]
+    assert sorted(seen) == ["p1", "p1", "p2"]  # only the new version
+    assert sorted(store.owned_views("job", lambda b: b["metadata"]["name"])) == ["p1", "p2"]
+    store.delete(obj("p2", "1", uid="b", owner="job"))
+    assert store.owned_views("job", view) == [("p1", "2")]

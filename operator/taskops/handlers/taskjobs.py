@@ -197,7 +197,7 @@ class TaskJobReconciler(Reconciler):
             return
         with self.metrics.reconcile(KIND):
             job = observe_job(body)
-            observed = [p for p in (observe_pod(b) for b in self.pods.owned_by(job.uid)) if p]
+            observed = [p for p in self.pods.owned_views(job.uid, observe_pod) if p]
             now = self.clock()
             rejected = self.rejections.get(job.uid)
             gate = Gate(admitted=self.admission.holds(key),

@@ -81,7 +81,7 @@ class TaskScheduleReconciler(Reconciler):
         with self.metrics.reconcile(KIND):
             schedule = observe_schedule(body)
             now = self.clock()
-            runs = [observe_run(b) for b in self.runs.owned_by(schedule.uid)]
+            runs = self.runs.owned_views(schedule.uid, observe_run)
             decision = decide_schedule(schedule, runs, now, self._refusal(schedule))
             try:
                 created = await self._apply_actions(key, body, decision)

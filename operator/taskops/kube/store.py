@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 Body = Mapping[str, Any]
+T = TypeVar("T")
 Key = tuple[str, str]  # (namespace, name)
 
 
@@ -108,7 +109,7 @@ class Held:
     field) is kept as it is.
     """
 
-    __slots__ = ("_body", "_json", "uid", "version")
+    __slots__ = ("_body", "_json", "_view", "uid", "version")
 
     def __init__(self, body: Body) -> None:
         meta = body.get("metadata") or {}
@@ -116,6 +117,7 @@ class Held:
         self.version = _version(body)
         self._body: Body | None = None
         self._json = b""
+        self._view: tuple[Callable[[Body], Any], Any] | None = None
         try:
             # Copied to its own length: orjson's answer keeps the buffer it grew
             # (8 KB for a TaskJob of 1.7 KB, measured with tracemalloc).
@@ -128,6 +130,20 @@ class Held:
             return self._body
         decoded: Body = orjson.loads(self._json)
         return decoded
+
+    def view(self, of: Callable[[Body], T]) -> T:
+        """`of(body)`, worked out once for this version (a new version is a new
+        Held). `of` must answer a value nobody changes (a frozen dataclass):
+        every caller gets the same one. A fan-out job's pass reads its 100
+        pods, most of them unchanged since its last pass: decoding and
+        observing each again was a fifth of the operator's CPU there."""
+        memo = self._view
+        if memo is not None and memo[0] is of:
+            value: T = memo[1]
+            return value
+        value = of(self.body())
+        self._view = (of, value)
+        return value
 
 
 def is_newer(candidate: Body, current: Held | None) -> bool:
@@ -269,6 +285,11 @@ class OwnedStore:
     def owned_by(self, uid: str) -> list[Body]:
         """Fresh copies of the objects `uid` controls."""
         return [held.body() for held in self._by_owner.get(uid, {}).values()]
+
+    def owned_views(self, uid: str, of: Callable[[Body], T]) -> list[T]:
+        """`of` of each object `uid` controls, each worked out once per version
+        (`Held.view`)."""
+        return [held.view(of) for held in self._by_owner.get(uid, {}).values()]
 
     def owned(self, uid: str, name: str) -> Body | None:
         """A fresh copy of the object `name` that `uid` controls, reading no other."""
