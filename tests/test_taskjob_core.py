@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from factories import (
     JOB_NAME,
@@ -37,7 +39,13 @@ from taskops.core.admission import Gate
 from taskops.core.conditions import status_patch
 from taskops.core.job_status import format_duration, truncate_utf8
 from taskops.core.labels import JOB_FINALIZER
-from taskops.core.ledger import format_index_ranges, parse_index_ranges
+from taskops.core.ledger import (
+    FIRST_TRY,
+    IndexBook,
+    Ledger,
+    format_index_ranges,
+    parse_index_ranges,
+)
 from taskops.core.observed import ObservedPod, format_time
 from taskops.core.taskjob import (
     STUCK_DELETION_SECONDS,
@@ -223,6 +231,8 @@ def test_job_succeeds_when_every_completion_succeeded(
     assert story.status["succeeded"] == completions
     assert story.status["attemptCount"] == completions
     assert story.status["completedIndexes"] == format_index_ranges(range(completions))
+    # Every index succeeded at its first attempt: completedIndexes says it all.
+    assert "indexes" not in story.status
 
 
 @pytest.mark.parametrize(
@@ -1227,3 +1237,27 @@ def test_a_named_port_the_main_container_declares_is_fine() -> None:
     decision = Story(spec).step(T0)
     assert decision.status["phase"] != "Failed"
     assert of_type(decision, CreatePod)
+
+
+@st.composite
+def ledgers(draw: st.DrawFn) -> Ledger:
+    """A ledger as `_record` leaves one: every completed index has a book."""
+    books = draw(st.dictionaries(
+        st.integers(0, 30),
+        st.builds(IndexBook, attempts=st.integers(0, 4), failures=st.integers(0, 3),
+                  retry_after=st.sampled_from([None, datetime(2026, 12, 7, 9, 0, tzinfo=UTC)]),
+                  started=st.booleans()),
+        max_size=12))
+    completed = draw(st.sets(st.sampled_from(sorted(books)))) if books else set()
+    return Ledger(books=books, completed=completed)
+
+
+@given(ledgers())
+def test_the_index_ledger_reads_back_as_written(ledger: Ledger) -> None:
+    status = {"indexes": ledger.index_entries(),
+              "completedIndexes": format_index_ranges(ledger.completed)}
+    again = Ledger.from_status(status)
+    assert again.books == ledger.books
+    assert again.completed == ledger.completed
+    first_tries = {i for i in ledger.completed if ledger.books[i] == FIRST_TRY}
+    assert first_tries.isdisjoint(int(i) for i in status["indexes"])

@@ -747,7 +747,8 @@ class TaskJobStatus(ApiModel):
     indexes: dict[str, IndexState] | None = Field(
         default=None,
         description="Per-index bookkeeping of the operator (attempts recorded, failures "
-        "counted, next retry), keyed by index.",
+        "counted, next retry), keyed by index; an index that succeeded at its first attempt "
+        "has none (completedIndexes records it).",
     )
     observed_generation: int | None = Field(
         default=None, ge=0, description="The spec generation this status reflects."

@@ -95,10 +95,9 @@ def render_status(inputs: StatusInputs, phase: str, reason: str, message: str) -
         status["results"] = dict(sorted(ledger.results.items(), key=lambda kv: _sort_key(kv[0])))
     if ledger.completed:
         status["completedIndexes"] = format_index_ranges(ledger.completed)
-    if ledger.books:
-        status["indexes"] = {
-            str(index): ledger.books[index].to_status() for index in sorted(ledger.books)
-        }
+    entries = ledger.index_entries()
+    if entries:
+        status["indexes"] = entries
     return status
 
 

@@ -5,6 +5,12 @@ have ended and are counted), its failures, when it may retry and whether its
 next attempt has been started; `status.completedIndexes` the indexes that
 succeeded, as ranges; `status.attempts` the ended attempts, oldest first. See
 `taskops.core.taskjob` for why a watermark makes counting idempotent.
+
+An index that succeeded at its first attempt has no entry: its book is
+`FIRST_TRY` (watermark 1, no failures), which `completedIndexes` already
+says. A fan-out's status otherwise carries an entry per index, and the API
+server decodes, field-manages and encodes them all again on every status
+write (bench/findings.md, item 18).
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ class IndexBook:
         return entry
 
 
+#: The book of an index that succeeded at its first attempt, kept out of the status.
+FIRST_TRY: IndexBook = IndexBook(attempts=1)
+
+
 @dataclass
 class Ledger:
     """The memory kept in the status, as a working copy."""
@@ -72,6 +82,9 @@ class Ledger:
                     started=entry.get("started") is True,
                 )
         ledger.completed = parse_index_ranges(status.get("completedIndexes"))
+        for index in ledger.completed:
+            if index not in ledger.books:
+                ledger.books[index] = IndexBook(attempts=FIRST_TRY.attempts)
         ledger.failed = as_non_negative_int(status.get("failed")) or 0
         seen: set[tuple[int, int]] = set()
         for record in as_list(status.get("attempts")):
@@ -91,6 +104,15 @@ class Ledger:
         if isinstance(results, Mapping):
             ledger.results = {str(k): v for k, v in results.items() if isinstance(v, str)}
         return ledger
+
+    def index_entries(self) -> dict[str, dict[str, Any]]:
+        """`status.indexes`: every book but those `from_status` rebuilds from
+        `completedIndexes` (an index that succeeded at its first attempt)."""
+        return {
+            str(index): book.to_status()
+            for index, book in sorted(self.books.items())
+            if not (index in self.completed and book == FIRST_TRY)
+        }
 
     def book(self, index: int) -> IndexBook:
         """The entry of `index`, created empty if it has none."""
