@@ -16,7 +16,7 @@ write (bench/findings.md, item 18).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -84,7 +84,7 @@ class Ledger:
         ledger.completed = parse_index_ranges(status.get("completedIndexes"))
         for index in ledger.completed:
             if index not in ledger.books:
-                ledger.books[index] = IndexBook(attempts=FIRST_TRY.attempts)
+                ledger.books[index] = replace(FIRST_TRY)  # a copy: books are changed
         ledger.failed = as_non_negative_int(status.get("failed")) or 0
         seen: set[tuple[int, int]] = set()
         for record in as_list(status.get("attempts")):
