@@ -129,3 +129,82 @@ def test_a_batched_event_for_a_key_already_waiting_to_run_adds_nothing() -> None
     q.add("a")
     q.add_batched("a", 1.0)
     assert len(q) == 1 and q.delayed == 0
+
+
+class CountingClock(FakeClock):
+    """A fake clock that counts its readings: a worker reads it each time it wakes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings = 0
+
+    def __call__(self) -> float:
+        self.readings += 1
+        return self.now
+
+
+def test_an_added_key_wakes_one_idle_worker_not_all() -> None:
+    async def scenario() -> None:
+        clock = CountingClock()
+        q: WorkQueue[str] = WorkQueue(clock=clock)
+        workers = [asyncio.create_task(q.get()) for _ in range(16)]
+        await asyncio.sleep(0.01)
+        clock.readings = 0
+        q.add("a")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        done = [w for w in workers if w.done()]
+        assert [w.result() for w in done] == ["a"]
+        # The one worker that took the key read the clock; the 15 others slept.
+        assert clock.readings <= 2, clock.readings
+        q.shut_down()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    run(scenario())
+
+
+def test_a_delayed_key_wakes_an_idle_worker_when_due_with_nothing_else_added() -> None:
+    async def scenario() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        workers = [asyncio.create_task(q.get()) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        q.add_after("late", 0.2)
+        q.add_after("soon", 0.05)  # an earlier due time re-arms the timer
+        first = await asyncio.wait_for(asyncio.shield(next(iter(asyncio.as_completed(workers)))),
+                                       2)
+        assert first == "soon" and loop.time() - start >= 0.05
+        await asyncio.sleep(0.4)
+        assert sorted(w.result() for w in workers if w.done()) == ["late", "soon"]
+        q.shut_down()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    run(scenario())
+
+
+def test_a_worker_woken_then_cancelled_hands_the_key_to_another() -> None:
+    async def scenario() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        first = asyncio.create_task(q.get())
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(q.get())
+        await asyncio.sleep(0.01)
+        q.add("a")  # wakes `first`, which is cancelled before it runs
+        first.cancel()
+        assert await asyncio.wait_for(second, 1) == "a"
+
+    run(scenario())
+
+
+def test_shut_down_releases_every_waiting_worker() -> None:
+    async def scenario() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        q.add_after("never", 60)
+        workers = [asyncio.create_task(q.get()) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        q.shut_down()
+        outcomes = await asyncio.wait_for(asyncio.gather(*workers, return_exceptions=True), 1)
+        assert all(isinstance(o, ShutDown) for o in outcomes)
+
+    run(scenario())

@@ -7,13 +7,17 @@ the guarantees level-triggered reconciling relies on:
   being processed runs again right after;
 - due work ("reconcile this again in 30 s": backoff, deadlines, TTLs,
   schedules) waits in one heap for the whole operator, never in a task or
-  thread per object; only the earliest due time per key is kept.
+  thread per object; only the earliest due time per key is kept;
+- a key wakes one idle worker, not all of them, and one timer (the heap's
+  earliest due time) wakes them for delayed keys: with every worker waiting
+  on one Event with a timeout, each added key woke all 16 of them, each
+  building a timeout and a task to wait again (5% of the operator's CPU in
+  the bench's fan-out, bench/findings.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
@@ -47,7 +51,11 @@ class WorkQueue(Generic[K]):
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
         self._seq = itertools.count()
-        self._wake = asyncio.Event()
+        # Idle workers, each waiting on its own future, oldest first.
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        # The one timer for the heap: when it fires, and its handle.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0
         self._failures: dict[K, int] = {}
         self._shutdown = False
 
@@ -70,7 +78,7 @@ class WorkQueue(Generic[K]):
             return
         self._queued.add(key)
         self._ready.append(key)
-        self._wake.set()
+        self._wake_one()
 
     def add_after(self, key: K, delay: float) -> None:
         """Process `key` after `delay` seconds, unless an earlier time is already set."""
@@ -83,7 +91,7 @@ class WorkQueue(Generic[K]):
             return
         self._due[key] = due
         heapq.heappush(self._heap, (due, next(self._seq), key))
-        self._wake.set()
+        self._arm(due)
 
     def add_batched(self, key: K, period: float) -> None:
         """Process `key` within `period` seconds, with whatever else arrives for it
@@ -132,9 +140,17 @@ class WorkQueue(Generic[K]):
                 self._queued.discard(key)
                 self._processing.add(key)
                 return key
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            if wait is not None:
+                self._arm(self._clock() + wait)
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                # Woken, then cancelled before taking the key: wake another.
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()
+                raise
 
     def done(self, key: K) -> None:
         self._processing.discard(key)
@@ -145,7 +161,38 @@ class WorkQueue(Generic[K]):
     def shut_down(self) -> None:
         """Stop handing out keys; keys being processed finish normally."""
         self._shutdown = True
-        self._wake.set()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._waiters:
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _arm(self, due: float) -> None:
+        """Have the timer fire by `due` (it promotes due keys, waking a worker each)."""
+        if self._timer is not None:
+            if self._timer_due <= due:
+                return
+            self._timer.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._timer = None
+            return  # no loop yet: the first `get` arms it
+        self._timer_due = due
+        self._timer = loop.call_later(max(due - self._clock(), 0.0), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        wait = self._promote_due()
+        if wait is not None:
+            self._arm(self._clock() + wait)
 
     @property
     def in_flight(self) -> int:
