@@ -152,6 +152,28 @@ def test_a_retry_is_pending_again_until_it_starts() -> None:
     assert story.status["phase"] == "Running"
 
 
+def test_a_parallel_job_between_waves_stays_running_without_an_event() -> None:
+    """The next wave's pods on their way are not the job waiting again: its
+    phase stays Running, and no Pending or Running Event is posted per wave."""
+    story = Story(job_spec(completions=4, parallelism=2, completionMode="Indexed"))
+    story.step(T0)
+    story.step(at(1), make_pod(0, phase="Running"), make_pod(1, phase="Running"))
+    assert story.status["phase"] == "Running"
+    done = [make_pod(i, phase="Succeeded", finished=at(5)) for i in (0, 1)]
+    decision = story.step(at(6), *done)
+    assert created(decision) == [f"{JOB_NAME}-2-0", f"{JOB_NAME}-3-0"]
+    assert (story.status["phase"], story.status["reason"]) == ("Running", "Running")
+    assert not of_type(decision, EmitEvent), decision.actions
+    next_wave = [make_pod(i, phase="Pending", scheduled=True, created=at(6)) for i in (2, 3)]
+    decision = story.step(at(7), *done, *next_wave)
+    assert story.status["phase"] == "Running" and not of_type(decision, EmitEvent)
+    # A pod of the wave in trouble is what the job waits on: Pending, with a warning.
+    stuck = make_pod(3, phase="Pending", scheduled=True, waiting=PULL, created=at(6))
+    decision = story.step(at(8), *done, next_wave[0], stuck)
+    assert (story.status["phase"], story.status["reason"]) == ("Pending", "ErrImagePull")
+    assert [(e.type, e.reason) for e in of_type(decision, EmitEvent)] == [("Warning", "Pending")]
+
+
 # --- spec.timeouts.pendingSeconds ----------------------------------------------
 
 

@@ -446,10 +446,22 @@ class _Reconcile:
 
     def _running_or_pending(self, progress: str) -> tuple[str, str, str]:
         """Running once the main container of a live pod has started; until then
-        Pending, with the reason of the pod that says most (trouble first)."""
+        Pending, with the reason of the pod that says most (trouble first).
+
+        A job already Running stays Running while its next pods are on their
+        way to start an index's first attempt: a parallel job between two
+        waves is not back to waiting. Written as Pending each time, a fan-out
+        of 100 completions posted 16 `Pending` and `Running` Events and flipped
+        its phase at every wave (bench fan-out). A retry still makes it
+        Pending until it starts (its pod's state is what the user waits on),
+        and so does a pod in trouble (unschedulable, image not pulled).
+        """
         live = self._live_pods()
         if any(pod.main_started for pod in live):
             return "Running", "Running", progress
+        going_on = self.observed_phase == "Running" and (
+            any(pod.attempt == 0 for pod in live)
+            or any(attempt == 0 for _, attempt, _ in self.creates))
         waiting = sorted(
             (pod for pod in live if pod.pending is not None),
             key=lambda p: (p.pending is not None and p.pending[0] in _ON_THE_WAY,
@@ -459,8 +471,10 @@ class _Reconcile:
             pod = waiting[0]
             assert pod.pending is not None
             why, detail = pod.pending
+            if going_on and why in _ON_THE_WAY:
+                return "Running", "Running", progress
             return "Pending", why, f"pod {pod.name}: {detail}; {progress}"
-        if self.creates:
+        if self.creates and not going_on:
             name = self.creates[0][2].manifest["metadata"]["name"]
             return "Pending", CREATING, f"creating pod {name}; {progress}"
         return "Running", "Running", progress
