@@ -291,6 +291,10 @@ class OwnedStore:
         (`Held.view`)."""
         return [held.view(of) for held in self._by_owner.get(uid, {}).values()]
 
+    def count(self, uid: str) -> int:
+        """How many objects `uid` controls."""
+        return len(self._by_owner.get(uid, ()))
+
     def owned(self, uid: str, name: str) -> Body | None:
         """A fresh copy of the object `name` that `uid` controls, reading no other."""
         held = self._by_owner.get(uid, {}).get(name)
