@@ -122,8 +122,10 @@ def test_a_write_is_sent_as_is_to_its_path_with_the_clients_auth_and_name() -> N
                               ["taskops.dev/attempt-record"])
     assert created == {"metadata": {"name": "p", "resourceVersion": "7"}}
     (m1, url1, h1, b1), (m2, url2, h2, b2), (m3, url3, h3, b3) = api.requests
-    assert (m1, url1, b1) == ("POST", "https://api.test:6443/api/v1/namespaces/ns-1/pods",
-                              manifest)
+    # Strict: an unknown field in the template is refused, naming it.
+    assert (m1, url1, b1) == (
+        "POST", "https://api.test:6443/api/v1/namespaces/ns-1/pods?fieldValidation=Strict",
+        manifest)
     assert (m2, url2, h2["Content-Type"], b2) == (
         "PATCH", "https://api.test:6443/apis/taskops.dev/v1alpha1/namespaces/ns-1/taskjobs/j/status",
         "application/merge-patch+json", {"status": {"phase": "Running"}})

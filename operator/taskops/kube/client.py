@@ -215,7 +215,10 @@ class KubeClient:
     def create_pod(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
         """Create the pod; None when it already exists (a retried or duplicate create)."""
         try:
-            created = self._send("POST", f"/api/v1/namespaces/{_seg(namespace)}/pods", manifest)
+            # Strict: a field the API server does not know (a typo in the
+            # template) is refused naming it, not dropped without a word.
+            created = self._send("POST", f"/api/v1/namespaces/{_seg(namespace)}/pods", manifest,
+                                 query="fieldValidation=Strict")
         except ApiException as err:
             if _status(err) == 409:
                 return None
@@ -400,15 +403,15 @@ class KubeClient:
     # ------------------------------------------------------------------ helpers
     def _send(self, method: str, path: str, body: Any, *,
               content_type: str = "application/json",
-              accept: str = "application/json") -> Any:
+              accept: str = "application/json", query: str = "") -> Any:
         """One request through the ApiClient's `call_api` (so its rate limit and
         timeout apply), its body serialised once by the REST layer; the reply
         unread, as the generated methods give it with `_preload_content=False`.
         A refusal raises the ApiException they raise."""
         headers = {**self.api.default_headers, "Accept": accept, "Content-Type": content_type}
         self.api.update_params_for_auth(headers, [], _AUTH_SETTINGS, path, method, body)
-        reply: Any = self.api.call_api(method, self.api.configuration.host + path,
-                                       header_params=headers, body=body)
+        url = self.api.configuration.host + path + (f"?{query}" if query else "")
+        reply: Any = self.api.call_api(method, url, header_params=headers, body=body)
         if not 200 <= reply.status <= 299:
             reply.read()
             raise ApiException.from_response(http_resp=reply, body=None, data=None)
