@@ -239,6 +239,28 @@ def test_indexed_fan_out_of_four_records_a_result_per_index(
     assert indexes == [0, 1, 2, 3]
 
 
+def test_a_parallel_job_stays_running_between_waves_and_its_pods_are_taskops_own(
+        k: Kubectl, namespace: str, taskops: OperatorProcess):
+    # Three waves of two: between them no pod of the job runs for a moment,
+    # which is not the job waiting again (no Pending, no second Running).
+    k.apply(taskjob("waves", "sleep 2", completionMode="Indexed", completions=6,
+                    parallelism=2), namespace)
+    st = wait_phase(k, namespace, "waves", TERMINAL, timeout=180)
+    assert st["phase"] == "Succeeded", st
+    reasons = [e["reason"] for e in sorted(events_for(k, namespace, "waves"),
+                                           key=lambda e: e["metadata"]["name"])]
+    assert reasons.count("Running") == 1, reasons
+    assert "Pending" not in reasons[reasons.index("Running"):], reasons
+    # The operator writes as `taskops`: its field manager in managedFields.
+    pods = json.loads(k.run("get", "pods", "-n", namespace, "-l", "taskops.dev/taskjob=waves",
+                            "--show-managed-fields", "-o", "json").stdout)["items"]
+    assert len(pods) == 6
+    for pod in pods:
+        creators = [m["manager"] for m in pod["metadata"]["managedFields"]
+                    if m["operation"] == "Update" and not m.get("subresource")]
+        assert creators and set(creators) == {"taskops"}, pod["metadata"]["managedFields"]
+
+
 # ----------------------------------------------------------------------------- probes
 
 
