@@ -29,6 +29,9 @@ DISRUPTION_REASONS: Final = frozenset({"Evicted", "Preempted"})
 POD_PHASES: Final = frozenset({"Pending", "Running", "Succeeded", "Failed", "Unknown"})
 
 
+#: The phases a pod never leaves: its containers are done.
+FINAL_POD_PHASES: Final = frozenset({"Succeeded", "Failed"})
+
 @dataclass(frozen=True)
 class ObservedPod:
     """One pod of a TaskJob, as far as decisions need it."""
@@ -63,7 +66,7 @@ class ObservedPod:
     @property
     def terminal(self) -> bool:
         """Whether the pod reached Succeeded or Failed (its containers are done)."""
-        return self.phase in ("Succeeded", "Failed")
+        return self.phase in FINAL_POD_PHASES
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from taskops.core.actions import (
 from taskops.core.admission import POSITION_REFRESH_SECONDS, Caps, Gate
 from taskops.core.conditions import find_condition
 from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
-from taskops.core.observed import ObservedPod, observe_job, observe_pod
+from taskops.core.observed import FINAL_POD_PHASES, ObservedPod, observe_job, observe_pod
 from taskops.core.taskjob import decide
 from taskops.handlers.admission import AdmissionBook
 from taskops.handlers.base import Reconciler, utc_now
@@ -62,7 +62,7 @@ POD_EVENT_BATCH_SECONDS = 2.0
 
 def ended(pod: Mapping[str, Any]) -> bool:
     """The pod has ended (its phase is final)."""
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+    return (pod.get("status") or {}).get("phase") in FINAL_POD_PHASES
 
 
 def creates_first(body: Mapping[str, Any], decision: Decision, caps: Caps) -> bool:
