@@ -1,6 +1,6 @@
 """When a pod's watch event brings its job's pass: gathered with the events
-that follow it (`POD_EVENT_BATCH_SECONDS`), or at once when the job's only pod
-has ended and nothing else of the job can end with it."""
+that follow it (`POD_EVENT_BATCH_SECONDS`), or at once when the last of the
+job's running pods has ended and nothing else of the job can end with it."""
 
 from __future__ import annotations
 
@@ -57,6 +57,30 @@ def test_a_pod_ending_beside_others_waits_for_the_rest_of_its_wave() -> None:
         r.on_pod_event("ADDED", owned(1, 2, phase="Running"))
         r.on_pod_event("MODIFIED", owned(0, 3, phase="Succeeded"))
         assert (len(r.queue), r.queue.delayed) == (0, 1)
+
+    asyncio.run(scenario())
+
+
+def test_the_last_pod_of_a_wave_ending_ends_the_batch_at_once() -> None:
+    async def scenario() -> None:
+        r = reconciler()
+        r.on_pod_event("ADDED", owned(0, 1, phase="Running"))
+        r.on_pod_event("ADDED", owned(1, 2, phase="Running"))
+        r.on_pod_event("MODIFIED", owned(0, 3, phase="Succeeded"))
+        r.on_pod_event("MODIFIED", owned(1, 4, phase="Failed"))
+        assert (len(r.queue), r.queue.delayed) == (1, 0), "one pass, now, not another later"
+
+    asyncio.run(scenario())
+
+
+def test_a_pod_gone_while_running_counts_no_more_among_the_running() -> None:
+    async def scenario() -> None:
+        r = reconciler()
+        r.on_pod_event("ADDED", owned(0, 1, phase="Running"))
+        r.on_pod_event("ADDED", owned(1, 2, phase="Running"))
+        r.on_pod_event("DELETED", owned(1, 3, phase="Running"))
+        r.on_pod_event("MODIFIED", owned(0, 4, phase="Succeeded"))
+        assert len(r.queue) == 1
 
     asyncio.run(scenario())
 

@@ -234,10 +234,15 @@ class ObjectStore:
 
 class OwnedStore:
     """Objects grouped by their controller owner's uid (pods by TaskJob), each
-    kept as `project` makes it (by default: `trimmed`)."""
+    kept as `project` makes it (by default: `trimmed`). With `live`, it also
+    counts each owner's objects for which `live` holds (pods not ended), kept
+    up to date as they change so that counting reads no object."""
 
-    def __init__(self, project: Callable[[Body], Body] = trimmed) -> None:
+    def __init__(self, project: Callable[[Body], Body] = trimmed,
+                 live: Callable[[Body], bool] | None = None) -> None:
         self._by_owner: dict[str, dict[str, Held]] = {}
+        self._is_live = live
+        self._live: dict[str, set[str]] = {}  # owner uid -> names of its live objects
         self._owner_of: dict[Key, str] = {}
         # owner uid -> (namespace, kind, name): finds a gone owner's objects by
         # name without reading every object held.
@@ -268,7 +273,19 @@ class OwnedStore:
                                  str(owner.get("kind", "")), str(owner.get("name", "")))
         group[name] = Held(self._project(body))
         self._owner_of[key_of(body)] = uid
+        if self._is_live is not None:
+            if self._is_live(body):
+                self._live.setdefault(uid, set()).add(name)
+            else:
+                self._forget_live(uid, name)
         return True
+
+    def _forget_live(self, uid: str, name: str) -> None:
+        names = self._live.get(uid)
+        if names is not None:
+            names.discard(name)
+            if not names:
+                del self._live[uid]
 
     def delete(self, body: Body) -> None:
         self._deleted.bury(body)
@@ -278,6 +295,7 @@ class OwnedStore:
             return
         group = self._by_owner.get(uid, {})
         group.pop(body["metadata"]["name"], None)
+        self._forget_live(uid, body["metadata"]["name"])
         if not group:
             self._by_owner.pop(uid, None)
             self._owners.pop(uid, None)
@@ -294,6 +312,10 @@ class OwnedStore:
     def count(self, uid: str) -> int:
         """How many objects `uid` controls."""
         return len(self._by_owner.get(uid, ()))
+
+    def live_count(self, uid: str) -> int:
+        """How many objects `uid` controls are live (0 without `live`)."""
+        return len(self._live.get(uid, ()))
 
     def owned(self, uid: str, name: str) -> Body | None:
         """A fresh copy of the object `name` that `uid` controls, reading no other."""
