@@ -85,6 +85,19 @@ def test_a_pod_gone_while_running_counts_no_more_among_the_running() -> None:
     asyncio.run(scenario())
 
 
+def test_a_change_to_a_pod_already_ended_waits_for_the_batch() -> None:
+    async def scenario() -> None:
+        r = reconciler()
+        r.on_pod_event("ADDED", owned(0, 1, phase="Running"))
+        r.on_pod_event("MODIFIED", owned(0, 2, phase="Succeeded"))
+        key = await r.queue.get()
+        r.queue.done(key)
+        r.on_pod_event("MODIFIED", owned(0, 3, phase="Succeeded"))  # its finalizer released
+        assert (len(r.queue), r.queue.delayed) == (0, 1)
+
+    asyncio.run(scenario())
+
+
 def test_an_echo_of_a_version_already_held_brings_no_pass() -> None:
     async def scenario() -> None:
         r = reconciler()

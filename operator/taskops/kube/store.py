@@ -313,6 +313,13 @@ class OwnedStore:
         """How many objects `uid` controls."""
         return len(self._by_owner.get(uid, ()))
 
+    def is_live(self, uid: str, name: str) -> bool | None:
+        """Whether the object `name` that `uid` controls is live; None when it
+        is not held (or without `live`)."""
+        if self._is_live is None or name not in self._by_owner.get(uid, ()):
+            return None
+        return name in self._live.get(uid, ())
+
     def live_count(self, uid: str) -> int:
         """How many objects `uid` controls are live (0 without `live`)."""
         return len(self._live.get(uid, ()))
