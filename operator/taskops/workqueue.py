@@ -56,6 +56,7 @@ class WorkQueue(Generic[K]):
         self._queued_low: set[K] = set()
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
+        self._dirty_low: set[K] = set()  # added as low while processed
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
         self._due_low: set[K] = set()  # keys whose due time adds them as low
@@ -86,6 +87,7 @@ class WorkQueue(Generic[K]):
         self._due_low.discard(key)
         if key in self._processing:
             self._dirty.add(key)
+            self._dirty_low.discard(key)
             return
         if key in self._queued:
             return
@@ -101,7 +103,8 @@ class WorkQueue(Generic[K]):
         self._due.pop(key, None)
         self._due_low.discard(key)
         if key in self._processing:
-            self._dirty.add(key)
+            if key not in self._dirty:
+                self._dirty_low.add(key)
             return
         if key in self._queued or key in self._queued_low:
             return
@@ -202,6 +205,9 @@ class WorkQueue(Generic[K]):
         if key in self._dirty:
             self._dirty.discard(key)
             self.add(key)
+        elif key in self._dirty_low:
+            self._dirty_low.discard(key)
+            self.add_low(key)
 
     def shut_down(self) -> None:
         """Stop handing out keys; keys being processed finish normally."""
