@@ -96,18 +96,11 @@ async def run(seed: int, caps: Caps, fail_rate: float, restart_rate: float) -> F
         api.deliver(reconciler.on_job_event, reconciler.on_pod_event,
                     count=None if step >= faulty else rng.randint(0, 6))
         batch: list[tuple[str, str]] = []
-        queue = reconciler.queue
-        while queue._ready and len(batch) < 4:
-            key = queue._ready.popleft()
-            queue._queued.discard(key)
+        while reconciler.queue._ready and len(batch) < 4:
+            key = reconciler.queue._ready.popleft()
+            reconciler.queue._queued.discard(key)
             if key not in batch:
                 batch.append(key)
-        while not queue._ready and queue._ready_low and len(batch) < 4:
-            key = queue._ready_low.popleft()  # low: only when nothing else is ready
-            if key in queue._queued_low:
-                queue._queued_low.discard(key)
-                if key not in batch:
-                    batch.append(key)
         for key in rng.sample(keys, k=2):  # time-based wake-ups, level-triggered
             if key not in batch:
                 batch.append(key)
@@ -256,25 +249,5 @@ def test_a_queued_jobs_status_write_asks_for_no_pass_of_its_own() -> None:
         await reconciler.reconcile(("ns", "b-queued"))
         assert api.jobs["ns", "b-queued"]["status"]["phase"] == "Queued"
         assert ("ns", "b-queued") not in reconciler.queue._ready
-
-    asyncio.run(scenario())
-
-
-def test_a_new_jobs_second_pass_waits_behind_other_work() -> None:
-    """With no caps, a new job's first pass creates its pod and nothing else;
-    the pass that writes its status comes after any other key ready by then
-    (under a backlog its pod may have ended: one write, no finalizer)."""
-    async def scenario() -> None:
-        api = FakeApi(random.Random(0))
-        api.add_job("j", spec(0, 0, 0, []), "a")
-        reconciler = start(api, Caps())
-        key = await reconciler.queue.get()
-        await reconciler.reconcile(key)
-        assert len(api.created_pods) == 1
-        assert not api.jobs[key].get("status"), "the first pass writes no status"
-        reconciler.queue.done(key)
-        reconciler.queue.add(("a", "other"))
-        assert await reconciler.queue.get() == ("a", "other")
-        assert await reconciler.queue.get() == key
 
     asyncio.run(scenario())

@@ -188,34 +188,6 @@ def test_a_low_key_added_now_is_promoted_and_runs_once() -> None:
     assert run(scenario()) == ["b", "a"]
 
 
-def test_a_key_added_low_while_processing_runs_again_as_low() -> None:
-    async def scenario() -> list[str]:
-        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
-        q.add("a")
-        assert await q.get() == "a"
-        q.add_low("a")
-        q.add_low("earlier")
-        q.done("a")
-        return [await q.get(), await q.get()]
-
-    assert run(scenario()) == ["earlier", "a"]
-
-
-def test_a_key_added_low_then_now_while_processing_runs_again_now() -> None:
-    async def scenario() -> list[str]:
-        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
-        q.add("a")
-        assert await q.get() == "a"
-        q.add_low("a")
-        q.add("a")
-        q.add_low("a")
-        q.add_low("earlier")
-        q.done("a")
-        return [await q.get(), await q.get()]
-
-    assert run(scenario()) == ["a", "earlier"]
-
-
 def test_a_low_batch_comes_due_as_low() -> None:
     async def scenario() -> list[str]:
         clock = FakeClock()

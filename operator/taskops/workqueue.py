@@ -56,7 +56,6 @@ class WorkQueue(Generic[K]):
         self._queued_low: set[K] = set()
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
-        self._dirty_low: set[K] = set()  # added as low while processed
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
         self._due_low: set[K] = set()  # keys whose due time adds them as low
@@ -87,7 +86,6 @@ class WorkQueue(Generic[K]):
         self._due_low.discard(key)
         if key in self._processing:
             self._dirty.add(key)
-            self._dirty_low.discard(key)
             return
         if key in self._queued:
             return
@@ -103,8 +101,7 @@ class WorkQueue(Generic[K]):
         self._due.pop(key, None)
         self._due_low.discard(key)
         if key in self._processing:
-            if key not in self._dirty:
-                self._dirty_low.add(key)
+            self._dirty.add(key)
             return
         if key in self._queued or key in self._queued_low:
             return
@@ -205,9 +202,6 @@ class WorkQueue(Generic[K]):
         if key in self._dirty:
             self._dirty.discard(key)
             self.add(key)
-        elif key in self._dirty_low:
-            self._dirty_low.discard(key)
-            self.add_low(key)
 
     def shut_down(self) -> None:
         """Stop handing out keys; keys being processed finish normally."""

@@ -263,14 +263,13 @@ class TaskJobReconciler(Reconciler):
                             decision: Decision) -> None:
         """A new job's first pass: its pods only. The status write, the drain
         finalizer, the Event and the metrics go to the next pass, queued
-        behind all other work (low, as a pod's progress), which sees the pods
-        (their create answers are in the store) and writes what this pass
-        would have, or already what they have become since: a pod that ended
-        by then has nothing to drain, so that job never pays the finalizer's
-        write. With no other work waiting, that pass comes at once."""
+        behind every job already waiting, which sees the pods (their create
+        answers are in the store) and writes what this pass would have, or
+        already what they have become since: a pod that ended by then has
+        nothing to drain, so that job never pays the finalizer's write."""
         creates = [a for a in decision.actions if isinstance(a, CreatePod)]
         if await self._create_pods(key, body["metadata"]["uid"], creates):
-            self.queue.add_low(key)
+            self.queue.add(key)
 
     async def _apply(self, key: Key, body: Mapping[str, Any], decision: Decision,
                      observed: Sequence[ObservedPod]) -> None:
