@@ -9,9 +9,8 @@ from typing import Any
 
 from factories import JOB_NAME, JOB_UID, NAMESPACE, pod_body
 from taskops.api.taskjob import KIND
-from taskops.handlers.taskjobs import POD_EVENT_BATCH_SECONDS, TaskJobReconciler
+from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.metrics import Metrics
-from taskops.workqueue import WorkQueue
 
 KEY = (NAMESPACE, JOB_NAME)
 
@@ -29,32 +28,6 @@ def owned(index: int, version: int, **kwargs: Any) -> dict[str, Any]:
 
 def reconciler() -> TaskJobReconciler:
     return TaskJobReconciler(None, None, Metrics())  # type: ignore[arg-type]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-OTHER = (NAMESPACE, "other")
-
-
-async def first_after_the_batch(event_type: str, pod: dict[str, Any],
-                                before: tuple[str, dict[str, Any]] | None = None) -> object:
-    """Which pass comes first once the batch is over: the job's, or that of a
-    pod's progress queued earlier for another job."""
-    r = reconciler()
-    clock = Clock()
-    r.queue = WorkQueue(clock=clock)
-    if before is not None:
-        r.on_pod_event(*before)
-    r.queue.add_low(OTHER)
-    r.on_pod_event(event_type, pod)
-    clock.now += POD_EVENT_BATCH_SECONDS
-    return await r.queue.get()
 
 
 def test_the_only_pod_of_a_job_ending_brings_its_pass_at_once() -> None:
@@ -135,35 +108,3 @@ def test_an_echo_of_a_version_already_held_brings_no_pass() -> None:
         assert (len(r.queue), r.queue.delayed) == (0, 0)
 
     asyncio.run(scenario())
-
-
-def test_a_pods_start_waits_behind_other_work() -> None:
-    first = asyncio.run(first_after_the_batch("MODIFIED", owned(0, 1, phase="Running")))
-    assert first == OTHER
-
-
-def test_a_pod_gone_does_not_wait_behind_progress() -> None:
-    first = asyncio.run(first_after_the_batch(
-        "DELETED", owned(0, 2, phase="Running"),
-        before=("ADDED", owned(0, 1, phase="Running"))))
-    assert first == KEY
-
-
-def test_a_pod_ending_beside_others_does_not_wait_behind_progress() -> None:
-    async def scenario() -> object:
-        r = reconciler()
-        clock = Clock()
-        r.queue = WorkQueue(clock=clock)
-        r.on_pod_event("ADDED", owned(0, 1, phase="Running"))
-        r.on_pod_event("ADDED", owned(1, 2, phase="Running"))
-        key = await r.queue.get() if len(r.queue) else None
-        assert key is None
-        clock.now += POD_EVENT_BATCH_SECONDS
-        assert await r.queue.get() == KEY
-        r.queue.done(KEY)
-        r.queue.add_low(OTHER)
-        r.on_pod_event("MODIFIED", owned(0, 3, phase="Succeeded"))
-        clock.now += POD_EVENT_BATCH_SECONDS
-        return await r.queue.get()
-
-    assert asyncio.run(scenario()) == KEY

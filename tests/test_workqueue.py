@@ -161,59 +161,6 @@ def test_a_key_added_while_processing_drops_its_later_time_and_runs_once_more() 
     run(scenario())
 
 
-def test_a_low_key_waits_while_another_is_ready() -> None:
-    async def scenario() -> list[str]:
-        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
-        q.add_low("progress")
-        q.add("end")
-        q.add_low("progress")  # deduplicated
-        assert len(q) == 2
-        return [await q.get(), await q.get()]
-
-    assert run(scenario()) == ["end", "progress"]
-
-
-def test_a_low_key_added_now_is_promoted_and_runs_once() -> None:
-    async def scenario() -> list[str]:
-        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
-        q.add_low("a")
-        q.add_low("b")
-        q.add("b")
-        got = [await q.get(), await q.get()]
-        assert len(q) == 0
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(q.get(), 0.05)
-        return got
-
-    assert run(scenario()) == ["b", "a"]
-
-
-def test_a_low_batch_comes_due_as_low() -> None:
-    async def scenario() -> list[str]:
-        clock = FakeClock()
-        q: WorkQueue[str] = WorkQueue(clock=clock)
-        q.add_low("earlier")
-        q.add_batched("a", 1.0, low=True)
-        clock.now += 1
-        return [await q.get(), await q.get()]
-
-    assert run(scenario()) == ["earlier", "a"]
-
-
-def test_of_two_times_the_earlier_counts_with_the_higher_priority() -> None:
-    async def scenario() -> list[str]:
-        clock = FakeClock()
-        q: WorkQueue[str] = WorkQueue(clock=clock)
-        q.add_low("earlier")
-        q.add_after("a", 5.0, low=True)
-        q.add_after("a", 10.0)
-        assert q.delayed == 1
-        clock.now += 5
-        return [await q.get(), await q.get()]
-
-    assert run(scenario()) == ["a", "earlier"]
-
-
 class CountingClock(FakeClock):
     """A fake clock that counts its readings: a worker reads it each time it wakes."""
 
