@@ -8,10 +8,6 @@ the guarantees level-triggered reconciling relies on:
 - due work ("reconcile this again in 30 s": backoff, deadlines, TTLs,
   schedules) waits in one heap for the whole operator, never in a task or
   thread per object; only the earliest due time per key is kept;
-- keys added as `low` (a pod's progress: scheduled, started) wait while
-  any other key is ready (a new job, a pod's end): under a backlog a job's
-  progress is then seen with its end, in one pass and one status write, and
-  new jobs get their pods first; with no backlog they run at once;
 - a key wakes one idle worker, not all of them, and one timer (the heap's
   earliest due time) wakes them for delayed keys: with every worker waiting
   on one Event with a timeout, each added key woke all 16 of them, each
@@ -50,15 +46,10 @@ class WorkQueue(Generic[K]):
         self._clock: Callable[[], float] = clock or (lambda: asyncio.get_running_loop().time())
         self._ready: deque[K] = deque()
         self._queued: set[K] = set()
-        # Low priority, taken only when `_ready` is empty. A key promoted to
-        # `_ready` leaves its entry here behind (skipped when popped).
-        self._ready_low: deque[K] = deque()
-        self._queued_low: set[K] = set()
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
-        self._due_low: set[K] = set()  # keys whose due time adds them as low
         self._seq = itertools.count()
         # Idle workers, each waiting on its own future, oldest first.
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -70,7 +61,7 @@ class WorkQueue(Generic[K]):
 
     def __len__(self) -> int:
         """Keys waiting to be processed now (not the delayed ones)."""
-        return len(self._queued) + len(self._queued_low)
+        return len(self._ready)
 
     @property
     def delayed(self) -> int:
@@ -83,59 +74,35 @@ class WorkQueue(Generic[K]):
         if self._shutdown:
             return
         self._due.pop(key, None)
-        self._due_low.discard(key)
         if key in self._processing:
             self._dirty.add(key)
             return
         if key in self._queued:
             return
-        self._queued_low.discard(key)  # promoted
         self._queued.add(key)
         self._ready.append(key)
         self._wake_one()
 
-    def add_low(self, key: K) -> None:
-        """Process `key` when no other key is ready (see the module's docstring)."""
-        if self._shutdown:
-            return
-        self._due.pop(key, None)
-        self._due_low.discard(key)
-        if key in self._processing:
-            self._dirty.add(key)
-            return
-        if key in self._queued or key in self._queued_low:
-            return
-        self._queued_low.add(key)
-        self._ready_low.append(key)
-        self._wake_one()
-
-    def add_after(self, key: K, delay: float, *, low: bool = False) -> None:
-        """Process `key` after `delay` seconds, unless an earlier time is already
-        set; then as `add_low` if `low`, else as `add`. Of two times set, the
-        earlier one counts, with the higher of their priorities."""
+    def add_after(self, key: K, delay: float) -> None:
+        """Process `key` after `delay` seconds, unless an earlier time is already set."""
         if delay <= 0:
-            (self.add_low if low else self.add)(key)
+            self.add(key)
             return
         due = self._clock() + delay
         current = self._due.get(key)
-        if not low:
-            self._due_low.discard(key)
         if current is not None and current <= due:
             return
-        if low and current is None:
-            self._due_low.add(key)
         self._due[key] = due
         heapq.heappush(self._heap, (due, next(self._seq), key))
         self._arm(due)
 
-    def add_batched(self, key: K, period: float, *, low: bool = False) -> None:
+    def add_batched(self, key: K, period: float) -> None:
         """Process `key` within `period` seconds, with whatever else arrives for it
         meanwhile: one pass instead of one per event when events come in bursts
-        (a job's pods). Already waiting to run now, it runs now. `low`: then
-        as `add_low`."""
-        if key in self._queued or (low and key in self._queued_low):
+        (a job's pods). Already waiting to run now, it runs now."""
+        if key in self._queued:
             return
-        self.add_after(key, period, low=low)
+        self.add_after(key, period)
 
     def add_rate_limited(
         self, key: K, base: float = RETRY_BASE_SECONDS, cap: float = RETRY_CAP_SECONDS
@@ -162,10 +129,7 @@ class WorkQueue(Generic[K]):
                 return due - now
             heapq.heappop(self._heap)
             del self._due[key]
-            if key in self._due_low:
-                self.add_low(key)
-            else:
-                self.add(key)
+            self.add(key)
         return None
 
     async def get(self) -> K:
@@ -179,12 +143,6 @@ class WorkQueue(Generic[K]):
                 self._queued.discard(key)
                 self._processing.add(key)
                 return key
-            while self._ready_low:
-                key = self._ready_low.popleft()
-                if key in self._queued_low:
-                    self._queued_low.discard(key)
-                    self._processing.add(key)
-                    return key
             if wait is not None:
                 self._arm(self._clock() + wait)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()

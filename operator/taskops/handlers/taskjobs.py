@@ -198,15 +198,7 @@ class TaskJobReconciler(Reconciler):
             # fan-out: 23.9 status writes a TaskJob against 21).
             self.queue.add(key)
             return
-        # A pod's progress (scheduled, started, ready; a change to one that
-        # had ended) waits behind other work: under a backlog its pass then
-        # comes with the pod's end and writes once. At 10,000 TaskJobs of 5 s
-        # pods, a pass on each start wrote `Running` and the drain finalizer
-        # for 39% of them, 1.4 status and 0.39 finalizer writes a TaskJob,
-        # and all succeeded 1.27 times the Job controller's time. An end, or
-        # a pod gone, is not progress.
-        progress = event_type != "DELETED" and (not ended(body) or was_live is False)
-        self.queue.add_batched(key, POD_EVENT_BATCH_SECONDS, low=progress)
+        self.queue.add_batched(key, POD_EVENT_BATCH_SECONDS)
 
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, key: Key) -> None:
