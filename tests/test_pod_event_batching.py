@@ -68,7 +68,7 @@ def test_the_last_pod_of_a_wave_ending_ends_the_batch_at_once() -> None:
         r.on_pod_event("ADDED", owned(1, 2, phase="Running"))
         r.on_pod_event("MODIFIED", owned(0, 3, phase="Succeeded"))
         r.on_pod_event("MODIFIED", owned(1, 4, phase="Failed"))
-        assert (len(r.queue), r.queue.delayed) == (1, 0), "one pass, now, not another later"
+        assert len(r.queue) == 1, "the pass comes now"
 
     asyncio.run(scenario())
 
@@ -85,7 +85,22 @@ def test_a_pod_gone_while_running_counts_no_more_among_the_running() -> None:
     asyncio.run(scenario())
 
 
-def test_a_change_to_a_pod_already_ended_waits_for_the_batch() -> None:
+def test_a_change_to_a_parallel_jobs_pod_already_ended_waits_for_the_batch() -> None:
+    async def scenario() -> None:
+        r = reconciler()
+        r.on_pod_event("ADDED", owned(0, 1, phase="Running"))
+        r.on_pod_event("ADDED", owned(1, 2, phase="Running"))
+        r.on_pod_event("MODIFIED", owned(0, 3, phase="Succeeded"))
+        r.on_pod_event("MODIFIED", owned(1, 4, phase="Succeeded"))
+        key = await r.queue.get()
+        r.queue.done(key)
+        r.on_pod_event("MODIFIED", owned(0, 5, phase="Succeeded"))  # its finalizer released
+        assert len(r.queue) == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_change_to_a_one_pod_jobs_ended_pod_brings_its_pass_at_once() -> None:
     async def scenario() -> None:
         r = reconciler()
         r.on_pod_event("ADDED", owned(0, 1, phase="Running"))
@@ -93,7 +108,7 @@ def test_a_change_to_a_pod_already_ended_waits_for_the_batch() -> None:
         key = await r.queue.get()
         r.queue.done(key)
         r.on_pod_event("MODIFIED", owned(0, 3, phase="Succeeded"))  # its finalizer released
-        assert (len(r.queue), r.queue.delayed) == (0, 1)
+        assert len(r.queue) == 1
 
     asyncio.run(scenario())
 

@@ -131,36 +131,6 @@ def test_a_batched_event_for_a_key_already_waiting_to_run_adds_nothing() -> None
     assert len(q) == 1 and q.delayed == 0
 
 
-def test_a_key_added_now_drops_its_later_time_so_a_batch_ended_early_is_one_pass() -> None:
-    async def scenario() -> None:
-        clock = FakeClock()
-        q: WorkQueue[str] = WorkQueue(clock=clock)
-        q.add_batched("a", 2.0)
-        q.add("a")
-        assert (len(q), q.delayed) == (1, 0)
-        assert await asyncio.wait_for(q.get(), 1) == "a"
-        q.done("a")
-        clock.now += 2
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(q.get(), 0.05)
-
-    run(scenario())
-
-
-def test_a_key_added_while_processing_drops_its_later_time_and_runs_once_more() -> None:
-    async def scenario() -> None:
-        clock = FakeClock()
-        q: WorkQueue[str] = WorkQueue(clock=clock)
-        q.add("a")
-        assert await q.get() == "a"
-        q.add_after("a", 5.0)  # the pass asks to be run again later
-        q.add("a")  # an event during the pass
-        q.done("a")
-        assert (len(q), q.delayed) == (1, 0)
-
-    run(scenario())
-
-
 class CountingClock(FakeClock):
     """A fake clock that counts its readings: a worker reads it each time it wakes."""
 

@@ -68,12 +68,9 @@ class WorkQueue(Generic[K]):
         return len(self._due)
 
     def add(self, key: K) -> None:
-        """Process `key` as soon as a worker is free. A later time set for it
-        is dropped: the pass that comes now sees all it would have seen, and
-        sets its own next time (a batch ended early costs no second pass)."""
+        """Process `key` as soon as a worker is free."""
         if self._shutdown:
             return
-        self._due.pop(key, None)
         if key in self._processing:
             self._dirty.add(key)
             return

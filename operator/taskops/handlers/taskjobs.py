@@ -186,16 +186,22 @@ class TaskJobReconciler(Reconciler):
             self.pods.delete(body)
         elif not self.pods.upsert(dict(body)):
             return
-        elif ended(body) and was_live is not False and self.pods.live_count(owner["uid"]) == 0:
-            # The last of the job's pods still running ended: no other can end
-            # with it, so the pass comes now rather than after the batch. A
-            # one-pod job's completion waited 2 s for nothing (bench burst),
-            # and so did each wave of a parallel job's next pods, where the Job
-            # controller waits 1 s (bench fan-out: 7.1 s a wave of 5 s pods
-            # against 6.1 s). Only the end itself: the echoes of the pass's
-            # own writes to ended pods arrive while its next pods are being
-            # created, and a pass for each of them cost more writes (bench
-            # fan-out: 23.9 status writes a TaskJob against 21).
+        elif ended(body) and (self.pods.count(owner["uid"]) == 1 or (
+                was_live is not False and self.pods.live_count(owner["uid"]) == 0)):
+            # The job's only pod, or the last of its pods still running,
+            # ended: no other can end with it, so the pass comes now rather
+            # than after the batch. A one-pod job's completion waited 2 s for
+            # nothing (bench burst), and so did each wave of a parallel job's
+            # next pods, where the Job controller waits 1 s (bench fan-out:
+            # 7.1 s a wave of 5 s pods against 6.1 s). Of a parallel job, only
+            # the end itself: the echoes of the pass's own writes to ended
+            # pods arrive while its next pods are being created, and a pass
+            # for each of them cost more writes (bench fan-out: 23.9 status
+            # writes a TaskJob against 21). A one-pod job passes on every
+            # change of its ended pod, as before: passing less on those moved
+            # its second pass earlier in a burst of 10,000, while its pod was
+            # still running, and the writes that cost made it slower
+            # (bench/findings.md, item 23).
             self.queue.add(key)
             return
         self.queue.add_batched(key, POD_EVENT_BATCH_SECONDS)
