@@ -32,6 +32,7 @@ POD_PHASES: Final = frozenset({"Pending", "Running", "Succeeded", "Failed", "Unk
 #: The phases a pod never leaves: its containers are done.
 FINAL_POD_PHASES: Final = frozenset({"Succeeded", "Failed"})
 
+
 @dataclass(frozen=True)
 class ObservedPod:
     """One pod of a TaskJob, as far as decisions need it."""
