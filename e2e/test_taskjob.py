@@ -259,6 +259,13 @@ def test_a_parallel_job_stays_running_between_waves_and_its_pods_are_taskops_own
         creators = [m["manager"] for m in pod["metadata"]["managedFields"]
                     if m["operation"] == "Update" and not m.get("subresource")]
         assert creators and set(creators) == {"taskops"}, pod["metadata"]["managedFields"]
+    # Its status is one field to the field manager (an atomic map: cheaper writes).
+    job = json.loads(k.run("get", "taskjob", "-n", namespace, "waves", "--show-managed-fields",
+                           "-o", "json").stdout)
+    status_owners = [m for m in job["metadata"]["managedFields"]
+                     if m.get("subresource") == "status"]
+    assert [(m["manager"], m["fieldsV1"]) for m in status_owners] == [
+        ("taskops", {"f:status": {}})], status_owners
 
 
 # ----------------------------------------------------------------------------- probes

@@ -334,6 +334,12 @@ def crd(descriptor: CrdDescriptor, *, every_default: bool = False) -> dict[str, 
         "status",
         defaults=False,
     )
+    # Owned whole by its one writer, the operator: the field manager then
+    # records `f:status` once instead of a tree of every status field, which
+    # it converts on every write and read of the object. A status merge patch
+    # cost the API server 7-15% less CPU (bench/findings.md, item 25); merge
+    # patches still change single fields, only server-side apply sees one value.
+    status_schema["x-kubernetes-map-type"] = "atomic"
     root = {
         "description": descriptor.description,
         "type": "object",
