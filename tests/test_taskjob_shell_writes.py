@@ -13,7 +13,7 @@ from fake_api import FakeApi
 from taskops.core.admission import Caps
 from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
 from taskops.core.observed import format_time
-from taskops.core.progress_writes import PROGRESS_WINDOW_SECONDS
+from taskops.core.progress_writes import FIRST_STATUS_WINDOW_SECONDS
 from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.kube.client import Rejected
 from taskops.metrics import Metrics
@@ -145,7 +145,7 @@ def test_jobs_created_together_get_every_pod_before_any_status_write() -> None:
     assert reconciler.queue.delayed == 5
     # The window ends with the pods still on their way: the status says so,
     # the attempt and its pod, once, with one Event.
-    api.now += timedelta(seconds=PROGRESS_WINDOW_SECONDS)
+    api.now += timedelta(seconds=FIRST_STATUS_WINDOW_SECONDS)
     for i in range(5):
         reconciler.queue.add(("ns", f"j{i}"))
     asyncio.run(run_queued(reconciler))

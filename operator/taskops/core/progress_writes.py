@@ -11,10 +11,9 @@ progress, while more of it is on its way, is held back for at most
 for, a pod in trouble, a terminal phase) is written at once.
 
 A new job's first status is such progress too: its pods were created by the
-pass before, which wrote nothing else. While they are on their way (up to
-`PROGRESS_WINDOW_SECONDS` after their creation) or running (up to
-`FIRST_STATUS_WINDOW_SECONDS` after their start), none ended and none in
-trouble, it waits. A job of pods that run for a few seconds
+pass before, which wrote nothing else. While they are on their way or
+running, none ended and none in trouble, it waits up to
+`FIRST_STATUS_WINDOW_SECONDS`. A job of pods that run for a few seconds
 wrote `Pending` or `Running`, then its outcome; now only its outcome, and
 how many of the first it wrote depended on how far behind the operator was
 (bench burst: 1.4 to 2.0 status writes a TaskJob from one run to the next).
@@ -30,11 +29,10 @@ from typing import Any, Final
 #: progress may wait for the rest of its pods to start.
 PROGRESS_WINDOW_SECONDS: Final = 20.0
 
-#: How long after its pods started a new job's first status may wait while
-#: they run: a short task's whole run is then one status write. Until it is
-#: written, `kubectl get` shows the job without a phase. From the start, not
-#: the creation: under load a pod's start lags its creation by seconds (bench
-#: burst of 1,000: 10 s from the creation ran out before most 5 s pods ended).
+#: How long after the creation of a new job's newest pod its first status may
+#: wait while those pods are on their way or running: a short task's whole run
+#: is then one status write. Shorter than the window above: until it is
+#: written, `kubectl get` shows the job without a phase.
 FIRST_STATUS_WINDOW_SECONDS: Final = 10.0
 
 _UNDER_WAY: Final = frozenset({"Pending", "Running"})
@@ -103,14 +101,9 @@ def progress_window_end(pods_created: Sequence[datetime]) -> datetime | None:
     return max(pods_created) + timedelta(seconds=PROGRESS_WINDOW_SECONDS)
 
 
-def first_status_window_end(pods: Sequence[tuple[datetime, datetime | None]]) -> datetime | None:
-    """Until when a new job's first status may wait, given its live pods'
-    (creation, start) times, the start None while the pod is on its way: the
-    latest of each started pod's start plus `FIRST_STATUS_WINDOW_SECONDS` and
-    each other pod's creation plus `PROGRESS_WINDOW_SECONDS` (as progress
-    on its way waits); None without pods."""
-    if not pods:
+def first_status_window_end(pods_created: Sequence[datetime]) -> datetime | None:
+    """Until when a new job's first status may wait: the creation of its newest
+    pod plus `FIRST_STATUS_WINDOW_SECONDS`; None without pods."""
+    if not pods_created:
         return None
-    return max(start + timedelta(seconds=FIRST_STATUS_WINDOW_SECONDS) if start is not None
-               else created + timedelta(seconds=PROGRESS_WINDOW_SECONDS)
-               for created, start in pods)
+    return max(pods_created) + timedelta(seconds=FIRST_STATUS_WINDOW_SECONDS)

@@ -374,7 +374,7 @@ class _Reconcile:
         """Until when a new job's first status may stay unwritten: it has none
         yet, its pods (created by the pass before) are all on their way or
         running, none ended or in trouble, this pass asks for nothing, and the
-        window since they were created or started is open. None: write it now."""
+        window since its newest pod was created is open. None: write it now."""
         if (self.observed or self.job.deleting or self.creates or self.stops
                 or self.new_records or self.attempt_events or self.invalid is not None
                 or (reason != "Running" and reason not in _ON_THE_WAY)):
@@ -385,9 +385,7 @@ class _Reconcile:
             for pod in live
         ):
             return None
-        until = first_status_window_end([
-            (pod.created, (pod.started or pod.created) if pod.main_started else None)
-            for pod in live if pod.created is not None])
+        until = first_status_window_end([pod.created for pod in live if pod.created is not None])
         if until is None or until <= self.now:
             return None
         return until
