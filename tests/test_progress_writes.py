@@ -6,14 +6,9 @@ from typing import Any
 
 import pytest
 
-from factories import T0, action_types, job_spec, make_pod, of_type
-from taskops.core.actions import EmitEvent
+from factories import T0, job_spec, make_pod
 from taskops.core.observed import ObservedPod
-from taskops.core.progress_writes import (
-    FIRST_STATUS_WINDOW_SECONDS,
-    PROGRESS_WINDOW_SECONDS,
-    only_progress,
-)
+from taskops.core.progress_writes import PROGRESS_WINDOW_SECONDS, only_progress
 from test_taskjob_core import Story, at, condition, created, succeeded_pod
 from test_taskjob_pending import PULL
 
@@ -154,69 +149,3 @@ def test_the_window_runs_from_the_newest_pod() -> None:
     assert decision.requeue_after == pytest.approx(PROGRESS_WINDOW_SECONDS - 1)
     story.step(at(20 + PROGRESS_WINDOW_SECONDS), done, starting(1), newest)
     assert [a["reason"] for a in story.status["attempts"]][-2:] == ["Pending", "Running"]
-
-
-# --- a new job's first status --------------------------------------------------
-
-ONE = job_spec()
-
-
-def after_first_pass(spec: dict[str, Any] = ONE) -> Story:
-    """The shell's first pass created the pods and wrote nothing: no status
-    yet, no drain finalizer."""
-    return Story(spec, finalizers=())
-
-
-@pytest.mark.parametrize("pod", [
-    make_pod(0, phase="Pending", created=T0),  # not scheduled yet
-    starting(0, created=T0),  # ContainerCreating
-    running(0),
-], ids=["scheduling", "creating", "running"])
-def test_a_new_jobs_first_status_waits_while_its_pod_is_on_its_way(pod: ObservedPod) -> None:
-    decision = after_first_pass().step(at(3), pod)
-    assert decision.status == {}
-    # No Event for a phase nobody can see, no metrics; the drain finalizer
-    # does not wait (a running pod is drained on deletion).
-    assert action_types(decision) == ["AddJobFinalizer"]
-    assert decision.observations == ()
-    assert decision.requeue_after == pytest.approx(FIRST_STATUS_WINDOW_SECONDS - 3)
-
-
-def test_a_short_job_is_written_once_when_its_pod_ends() -> None:
-    story = after_first_pass()
-    assert story.step(at(2), running(0)).status == {}
-    decision = story.step(at(7), succeeded_pod(seconds=7))
-    assert decision.status["phase"] == "Succeeded"
-    assert [(e.reason, e.type) for e in of_type(decision, EmitEvent)] == [("Succeeded", "Normal")]
-
-
-def test_the_first_status_is_written_when_the_window_ends() -> None:
-    decision = after_first_pass().step(at(FIRST_STATUS_WINDOW_SECONDS), running(0))
-    assert decision.status["phase"] == "Running"
-    assert [e.reason for e in of_type(decision, EmitEvent)] == ["Running"]
-
-
-def test_a_new_job_in_trouble_is_written_at_once() -> None:
-    decision = after_first_pass().step(at(3), starting(0, waiting=PULL))
-    assert (decision.status["phase"], decision.status["reason"]) == ("Pending", "ErrImagePull")
-
-
-def test_a_new_job_whose_pod_failed_is_written_at_once() -> None:
-    story = after_first_pass(job_spec(retry={"limit": 2}))
-    decision = story.step(at(3), make_pod(0, phase="Failed", created=T0, finished=at(3),
-                                          exit_code=1))
-    assert decision.status["failed"] == 1
-
-
-def test_a_new_job_with_a_status_is_not_held() -> None:
-    """Under a concurrency cap the first pass writes `Admitted` before the pods."""
-    story = after_first_pass()
-    story.step(T0)
-    assert story.status
-    assert story.step(at(3), running(0)).status["phase"] == "Running"
-
-
-def test_a_deleted_new_job_is_not_held() -> None:
-    story = after_first_pass()
-    story.deleting = True
-    assert story.step(at(3), running(0)).status != {}

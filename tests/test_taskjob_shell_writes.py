@@ -6,14 +6,11 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Mapping
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from fake_api import FakeApi
 from taskops.core.admission import Caps
 from taskops.core.labels import JOB_FINALIZER, POD_FINALIZER
-from taskops.core.observed import format_time
-from taskops.core.progress_writes import FIRST_STATUS_WINDOW_SECONDS
 from taskops.handlers.taskjobs import TaskJobReconciler
 from taskops.kube.client import Rejected
 from taskops.metrics import Metrics
@@ -137,83 +134,22 @@ def test_jobs_created_together_get_every_pod_before_any_status_write() -> None:
     order = [call for call, _ in reconciler.starts
              if call in ("add_finalizer", "create_pod", "patch_status")]
     # The drain finalizer too waits for the pass after: it is a custom
-    # resource write as costly as a status write. The first status waits
-    # longer, while the pods are on their way (progress_writes).
-    assert order == ["create_pod"] * 5 + ["add_finalizer"] * 5
-    assert all(JOB_FINALIZER in job["metadata"]["finalizers"] for job in api.jobs.values())
-    assert (api.status_writes, api.events) == (0, [])
-    assert reconciler.queue.delayed == 5
-    # The window ends with the pods still on their way: the status says so,
-    # the attempt and its pod, once, with one Event.
-    api.now += timedelta(seconds=FIRST_STATUS_WINDOW_SECONDS)
-    for i in range(5):
-        reconciler.queue.add(("ns", f"j{i}"))
-    asyncio.run(run_queued(reconciler))
+    # resource write as costly as a status write.
+    assert order == ["create_pod"] * 5 + ["patch_status", "add_finalizer"] * 5
+    # The pass after each job's first writes what that one would have: the
+    # attempt and its pod, once, with one Event, and the finalizer of a job
+    # whose pod is still there to drain.
     for i in range(5):
         status = api.jobs[("ns", f"j{i}")]["status"]
         assert status["phase"] == "Pending"
         assert [a["pod"] for a in status["attempts"]] == [f"j{i}-0-0"]
     assert api.status_writes == 5
+    assert all(JOB_FINALIZER in job["metadata"]["finalizers"] for job in api.jobs.values())
     assert sorted(key[1] for key, _, _ in api.events) == [f"j{i}" for i in range(5)]
     # And the echoes of those writes change nothing more.
     reconciler.deliver()
     asyncio.run(run_queued(reconciler))
     assert (api.status_writes, len(api.created_pods), len(api.events)) == (5, 5, 5)
-
-
-def test_a_short_jobs_whole_run_is_one_status_write() -> None:
-    api = FakeApi(random.Random(1))
-    reconciler = job(api)
-
-    async def scenario() -> None:
-        await run_queued_after(reconciler, KEY)  # the pod, then the finalizer
-        (pod_key,) = api.pods
-        assert (api.status_writes, api.events) == (0, [])
-        assert JOB_FINALIZER in api.jobs[KEY]["metadata"]["finalizers"]
-        api.now += timedelta(seconds=1)
-        api.pods[pod_key]["status"] = {"phase": "Running", "startTime": format_time(api.now),
-                                       "containerStatuses": [{"name": "main", "ready": True,
-                                                              "state": {"running": {}}}]}
-        api._touch("Pod", api.pods[pod_key], "MODIFIED")
-        reconciler.deliver()
-        await reconciler.reconcile(KEY)  # started: still only progress
-        assert (api.status_writes, api.events) == (0, [])
-        api.now += timedelta(seconds=5)
-        api._finish(api.pods[pod_key], 0)
-        reconciler.deliver()
-        await reconciler.reconcile(KEY)
-        await reconciler.settle()  # the Event is sent without waiting
-
-    asyncio.run(scenario())
-    assert api.status_writes == 1
-    assert api.jobs[KEY]["status"]["phase"] == "Succeeded"
-    assert [reason for _, reason, _ in api.events] == ["Succeeded"]
-
-
-def test_a_new_job_in_trouble_writes_its_first_status_at_once() -> None:
-    api = FakeApi(random.Random(1))
-    reconciler = job(api)
-
-    async def scenario() -> None:
-        await run_queued_after(reconciler, KEY)
-        (pod_key,) = api.pods
-        api.pods[pod_key]["status"] = {"phase": "Pending", "conditions": [
-            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-             "message": "0/3 nodes are available"}]}
-        api._touch("Pod", api.pods[pod_key], "MODIFIED")
-        reconciler.deliver()
-        await reconciler.reconcile(KEY)
-
-    asyncio.run(scenario())
-    status = api.jobs[KEY]["status"]
-    assert (status["phase"], status["reason"]) == ("Pending", "Unschedulable")
-    assert api.status_writes == 1
-
-
-async def run_queued_after(reconciler: Counting, key: tuple[str, str]) -> None:
-    """The first pass of `key`, then what the queue holds."""
-    await reconciler.reconcile(key)
-    await run_queued(reconciler)
 
 
 def test_a_job_whose_pod_ended_before_its_second_pass_never_pays_the_drain_finalizer() -> None:

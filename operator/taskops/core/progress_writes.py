@@ -9,14 +9,6 @@ completions against the Job controller's 21). A change that is only that
 progress, while more of it is on its way, is held back for at most
 `PROGRESS_WINDOW_SECONDS`; anything else (an attempt recorded, a pod asked
 for, a pod in trouble, a terminal phase) is written at once.
-
-A new job's first status is such progress too: its pods were created by the
-pass before, which wrote nothing else. While they are on their way or
-running, none ended and none in trouble, it waits up to
-`FIRST_STATUS_WINDOW_SECONDS`. A job of pods that run for a few seconds
-wrote `Pending` or `Running`, then its outcome; now only its outcome, and
-how many of the first it wrote depended on how far behind the operator was
-(bench burst: 1.4 to 2.0 status writes a TaskJob from one run to the next).
 """
 
 from __future__ import annotations
@@ -28,12 +20,6 @@ from typing import Any, Final
 #: How long after the creation of a job's newest pod a change that is only
 #: progress may wait for the rest of its pods to start.
 PROGRESS_WINDOW_SECONDS: Final = 20.0
-
-#: How long after the creation of a new job's newest pod its first status may
-#: wait while those pods are on their way or running: a short task's whole run
-#: is then one status write. Shorter than the window above: until it is
-#: written, `kubectl get` shows the job without a phase.
-FIRST_STATUS_WINDOW_SECONDS: Final = 10.0
 
 _UNDER_WAY: Final = frozenset({"Pending", "Running"})
 # The fields a pod's progress rewrites; every other one must be unchanged.
@@ -99,11 +85,3 @@ def progress_window_end(pods_created: Sequence[datetime]) -> datetime | None:
     if not pods_created:
         return None
     return max(pods_created) + timedelta(seconds=PROGRESS_WINDOW_SECONDS)
-
-
-def first_status_window_end(pods_created: Sequence[datetime]) -> datetime | None:
-    """Until when a new job's first status may wait: the creation of its newest
-    pod plus `FIRST_STATUS_WINDOW_SECONDS`; None without pods."""
-    if not pods_created:
-        return None
-    return max(pods_created) + timedelta(seconds=FIRST_STATUS_WINDOW_SECONDS)

@@ -101,11 +101,7 @@ from taskops.core.observed import (
     parse_time,
 )
 from taskops.core.pods import pod_manifest, template_main_container
-from taskops.core.progress_writes import (
-    first_status_window_end,
-    only_progress,
-    progress_window_end,
-)
+from taskops.core.progress_writes import only_progress, progress_window_end
 
 # --- attempt outcomes (status.attempts[].reason) -----------------------------
 
@@ -310,25 +306,14 @@ class _Reconcile:
             message,
         )
         self.progress_until = self._progress_may_wait_until(status, reason)
-        first_held = False
-        if self.progress_until is None:
-            self.progress_until = self._first_status_may_wait_until(reason)
-            first_held = self.progress_until is not None
-        if first_held:
-            # A new job whose pods are on their way or running: its first
-            # status, Events and metrics wait for news or the window; the
-            # drain finalizer does not (progress_writes).
-            status = {}
-        elif self.progress_until is not None:
+        if self.progress_until is not None:
             # Only the progress of pods that are starting, and more of it is
             # on its way: it is written with the rest (progress_writes).
             status = dict(self.observed)
             phase = self.observed_phase or phase
             reason = as_non_empty_str(self.observed.get("reason")) or reason
         actions: list[Action] = []
-        if first_held:
-            pass
-        elif phase == "Pending" and reason != self.observed.get("reason"):
+        if phase == "Pending" and reason != self.observed.get("reason"):
             # Why it waits changed (or it starts waiting): say so; a warning
             # when the pod is in trouble rather than on its way.
             trouble = reason not in _ON_THE_WAY
@@ -366,29 +351,9 @@ class _Reconcile:
             status=status,
             actions=tuple(actions),
             requeue_after=self._requeue_after(phase, ttl_due),
-            observations=() if first_held else self._observations(phase, reason, admitted),
+            observations=self._observations(phase, reason, admitted),
             wants_slot=self.wants_slot,
         )
-
-    def _first_status_may_wait_until(self, reason: str) -> datetime | None:
-        """Until when a new job's first status may stay unwritten: it has none
-        yet, its pods (created by the pass before) are all on their way or
-        running, none ended or in trouble, this pass asks for nothing, and the
-        window since its newest pod was created is open. None: write it now."""
-        if (self.observed or self.job.deleting or self.creates or self.stops
-                or self.new_records or self.attempt_events or self.invalid is not None
-                or (reason != "Running" and reason not in _ON_THE_WAY)):
-            return None
-        live = self._live_pods()
-        if not live or len(live) != len(self.pods) or any(
-            pod.created is None or (pod.pending is not None and pod.pending[0] not in _ON_THE_WAY)
-            for pod in live
-        ):
-            return None
-        until = first_status_window_end([pod.created for pod in live if pod.created is not None])
-        if until is None or until <= self.now:
-            return None
-        return until
 
     def _progress_may_wait_until(self, status: Mapping[str, Any], reason: str) -> datetime | None:
         """Until when the new status may stay unwritten: while it differs from
